@@ -1,0 +1,240 @@
+//! The Rust SDK for `docker-credential-wasm` plugins: one trait, one macro, typed errors
+//! and safe wrappers over the host interfaces of the `docker-credential-wasm:plugin` world.
+//!
+//! A plugin is a `cdylib` built for `wasm32-wasip2`. It implements [`Plugin`] (only
+//! [`Plugin::get`] is required; the other actions answer [`Error::Unsupported`] by default)
+//! and registers it with [`export_plugin!`]:
+//!
+//! ```no_run
+//! use guest_sdk::{Credentials, Error, Plugin, env, export_plugin, log, settings};
+//!
+//! struct Example;
+//!
+//! impl Plugin for Example {
+//!     fn get(registry: &str) -> Result<Credentials, Error> {
+//!         // Operator settings come from `[plugins.<id>.settings]` in the host config.
+//!         let username = settings::require("username")?;
+//!         // Only environment variables named in the plugin's `env` grant are visible.
+//!         let secret = env::var("EXAMPLE_TOKEN")
+//!             .ok_or_else(|| Error::NotFound("EXAMPLE_TOKEN is not set".into()))?;
+//!         log::info(&format!("serving {registry} as {username}"));
+//!         Ok(Credentials::new(username, secret))
+//!     }
+//! }
+//!
+//! export_plugin!(Example);
+//! ```
+//!
+//! ```toml
+//! # Cargo.toml of the plugin
+//! [lib]
+//! crate-type = ["cdylib"]
+//!
+//! [dependencies]
+//! guest-sdk = "0.1"
+//! ```
+//!
+//! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` file in
+//! `target/wasm32-wasip2/release/` is the component the host loads.
+//!
+//! Compatibility: [`WIT_VERSION`] (which is also this crate's version) is part of the
+//! names the component exports, so the host can refuse a plugin built for a world it
+//! does not speak, with a message naming both versions.
+
+// Lets the generated bindings name this crate as `guest_sdk`, the path plugins see.
+extern crate self as guest_sdk;
+
+mod error;
+
+pub use error::Error;
+
+/// The version of the `docker-credential-wasm:plugin` WIT world this SDK binds.
+pub const WIT_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Credentials for one registry (the WIT record `credentials`).
+pub use crate::__private::bindings::docker_credential_wasm::plugin::types::Credentials;
+/// One entry of a `list` answer (the WIT record `registry-entry`).
+pub use crate::__private::bindings::docker_credential_wasm::plugin::types::RegistryEntry;
+
+impl Credentials {
+    /// Credentials with no known expiry.
+    pub fn new(username: impl Into<String>, secret: impl Into<String>) -> Self {
+        Credentials { username: username.into(), secret: secret.into(), expires_at: None }
+    }
+
+    /// The same credentials, valid until `unix_seconds` (seconds since the Unix epoch).
+    pub fn expiring_at(mut self, unix_seconds: u64) -> Self {
+        self.expires_at = Some(unix_seconds);
+        self
+    }
+}
+
+impl PartialEq for Credentials {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.username, &self.secret, self.expires_at)
+            == (&other.username, &other.secret, other.expires_at)
+    }
+}
+impl Eq for Credentials {}
+
+/// A credential plugin. Each action runs in a fresh, sandboxed instance, so there is
+/// no state between calls: keep what you need in the host's settings, files or cache.
+pub trait Plugin {
+    /// Credentials for `registry`, the normalised registry host (`host[:port]`, lower
+    /// case; Docker Hub is `docker.io`).
+    ///
+    /// Return [`Error::NotFound`] when the client should fall back (for example to an
+    /// anonymous pull), and the other variants for real failures.
+    fn get(registry: &str) -> Result<Credentials, Error>;
+
+    /// Remember credentials (`docker login`). Unsupported unless implemented.
+    fn store(registry: &str, credentials: Credentials) -> Result<(), Error> {
+        let _ = (registry, credentials);
+        Err(Error::Unsupported("store".into()))
+    }
+
+    /// Forget credentials (`docker logout`). Unsupported unless implemented.
+    fn erase(registry: &str) -> Result<(), Error> {
+        let _ = registry;
+        Err(Error::Unsupported("erase".into()))
+    }
+
+    /// The registries this plugin serves, with user names. `routed` holds the exact
+    /// registry hosts the operator routes to this plugin. Unsupported unless implemented
+    /// (the host then lists nothing for this plugin).
+    fn list(routed: &[String]) -> Result<Vec<RegistryEntry>, Error> {
+        let _ = routed;
+        Err(Error::Unsupported("list".into()))
+    }
+}
+
+/// Registers a [`Plugin`] implementation as the component's `helper` export.
+/// Use it exactly once, at the top level of the plugin crate.
+#[macro_export]
+macro_rules! export_plugin {
+    ($plugin:ty) => {
+        // Native builds (the plugin's unit tests) have no component exports.
+        #[doc(hidden)]
+        #[cfg(target_family = "wasm")]
+        type __DockerCredentialWasmExports = $crate::__private::Exports<$plugin>;
+        #[cfg(target_family = "wasm")]
+        $crate::__private::bindings::export!(
+            __DockerCredentialWasmExports with_types_in $crate::__private::bindings
+        );
+    };
+}
+
+/// The operator's settings for this plugin instance (read-only).
+pub mod settings {
+    use crate::Error;
+    use crate::__private::bindings::docker_credential_wasm::plugin::settings as raw;
+
+    /// The value of setting `key`, if the operator set it.
+    pub fn get(key: &str) -> Option<String> {
+        raw::get(key)
+    }
+
+    /// The value of setting `key`, or an [`Error::InvalidInput`] naming the missing key.
+    pub fn require(key: &str) -> Result<String, Error> {
+        get(key).ok_or_else(|| {
+            Error::InvalidInput(format!("the setting `{key}` is required but not set"))
+        })
+    }
+
+    /// Every key the operator set, sorted.
+    pub fn keys() -> Vec<String> {
+        raw::keys()
+    }
+}
+
+/// Files the operator granted to this plugin, read-only and by name.
+pub mod files {
+    use crate::Error;
+    use crate::__private::bindings::docker_credential_wasm::plugin::files as raw;
+
+    pub use raw::FileError;
+
+    /// The contents of the granted file `name` (the path as written in the grant).
+    pub fn read(name: &str) -> Result<Vec<u8>, Error> {
+        Ok(raw::read(name)?)
+    }
+
+    /// The contents of the granted file `name` as UTF-8 text.
+    pub fn read_to_string(name: &str) -> Result<String, Error> {
+        String::from_utf8(read(name)?)
+            .map_err(|_| Error::InvalidInput(format!("the file {name} is not valid UTF-8")))
+    }
+}
+
+/// Environment variables: only the names in the plugin's `env` grant are visible.
+pub mod env {
+    /// The value of the environment variable `name`, if it is granted, set and UTF-8.
+    pub fn var(name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+/// Diagnostics into the host's log. Never log a secret.
+pub mod log {
+    use crate::__private::bindings::docker_credential_wasm::plugin::log::{self as raw, Level};
+
+    /// Log an error: something failed and the action's answer is an error.
+    pub fn error(message: &str) {
+        raw::log(Level::Error, message)
+    }
+    /// Log a warning: something unexpected that the plugin worked around.
+    pub fn warn(message: &str) {
+        raw::log(Level::Warn, message)
+    }
+    /// Log a notable step.
+    pub fn info(message: &str) {
+        raw::log(Level::Info, message)
+    }
+    /// Log troubleshooting detail.
+    pub fn debug(message: &str) {
+        raw::log(Level::Debug, message)
+    }
+    /// Log very verbose detail.
+    pub fn trace(message: &str) {
+        raw::log(Level::Trace, message)
+    }
+}
+
+/// Not part of the public API: the raw bindings and the glue [`export_plugin!`] uses.
+#[doc(hidden)]
+pub mod __private {
+    pub use wit_bindgen;
+
+    use crate::{Credentials, Error, Plugin, RegistryEntry};
+    use std::marker::PhantomData;
+
+    #[allow(missing_docs, reason = "generated from the documented WIT")]
+    pub mod bindings {
+        wit_bindgen::generate!({
+            path: "../wit",
+            world: "plugin",
+            generate_all,
+            pub_export_macro: true,
+            default_bindings_module: "guest_sdk::__private::bindings",
+            runtime_path: "guest_sdk::__private::wit_bindgen::rt",
+        });
+    }
+
+    /// Adapts a [`Plugin`] to the generated `helper` export trait.
+    pub struct Exports<P>(PhantomData<P>);
+
+    impl<P: Plugin> bindings::exports::docker_credential_wasm::plugin::helper::Guest for Exports<P> {
+        fn get(registry: String) -> Result<Credentials, Error> {
+            P::get(&registry)
+        }
+        fn store(registry: String, credentials: Credentials) -> Result<(), Error> {
+            P::store(&registry, credentials)
+        }
+        fn erase(registry: String) -> Result<(), Error> {
+            P::erase(&registry)
+        }
+        fn list(routed: Vec<String>) -> Result<Vec<RegistryEntry>, Error> {
+            P::list(&routed)
+        }
+    }
+}
