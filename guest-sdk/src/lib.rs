@@ -227,7 +227,7 @@ pub mod __private {
         fn get(registry: String) -> Result<Credentials, Error> {
             P::get(&registry)
         }
-        fn store(registry: String, credentials: Credentials) -> Result<(), Error> {
+        fn save(registry: String, credentials: Credentials) -> Result<(), Error> {
             P::store(&registry, credentials)
         }
         fn erase(registry: String) -> Result<(), Error> {

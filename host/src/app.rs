@@ -1,0 +1,251 @@
+//! The credential-helper actions: reads a request, routes it, asks a plugin, writes the
+//! answer. Everything the protocol prints is decided here; the plugins themselves are
+//! behind the [`Plugins`] trait, so this module is tested without wasm.
+
+use crate::capabilities::{Grants, sanitize};
+use crate::config::{Config, PluginConfig};
+use crate::logging::{self, Level};
+use crate::protocol::{self, Action};
+use crate::registry::Registry;
+use crate::runtime::{Call, Credentials, PluginError, Reply, Sandbox};
+use anyhow::Context;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// The helper's name in usage, version and error lines.
+pub const NAME: &str = "docker-credential-wasm";
+
+/// Largest user name and secret a plugin may return.
+const MAX_USERNAME_BYTES: usize = 4 * 1024;
+const MAX_SECRET_BYTES: usize = 256 * 1024;
+/// Longest plugin error text shown to a client.
+const MAX_ERROR_CHARS: usize = 512;
+
+/// Runs plugin calls.
+pub trait Plugins {
+    /// One call to the plugin `plugin`. The outer error is the host's (cannot load, trap,
+    /// deadline); the inner one is the plugin's own answer.
+    fn call(&mut self, plugin: &PluginConfig, call: Call) -> anyhow::Result<Result<Reply, PluginError>>;
+}
+
+/// Plugins run as WebAssembly components; the engine starts on the first call.
+#[derive(Default)]
+pub struct WasmPlugins {
+    sandbox: Option<Sandbox>,
+}
+
+impl Plugins for WasmPlugins {
+    fn call(&mut self, plugin: &PluginConfig, call: Call) -> anyhow::Result<Result<Reply, PluginError>> {
+        let sandbox = match &mut self.sandbox {
+            Some(sandbox) => sandbox,
+            empty => empty.insert(Sandbox::new().context("cannot start the WebAssembly engine")?),
+        };
+        let loaded = sandbox.load(plugin).context("cannot load it")?;
+        sandbox.call(&loaded, &Grants::effective(plugin), call)
+    }
+}
+
+/// Runs one protocol action. `config` is only loaded by actions that need it.
+pub fn run(
+    action: Action,
+    stdin: &[u8],
+    out: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> io::Result<ExitCode> {
+    let result = match action {
+        Action::Version => {
+            let line = protocol::version_line(NAME, NAME, env!("CARGO_PKG_VERSION"));
+            writeln!(out, "{line}")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Action::Get => get(stdin, out, config, plugins),
+        Action::Store => store(stdin, config, plugins),
+        Action::Erase => erase(stdin, config, plugins),
+        Action::List => list(out, config, plugins),
+    };
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(Failure::Io(e)) => Err(e),
+        Err(Failure::Message(message)) => {
+            protocol::write_error(out, &message)?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// Why an action failed: a message for stdout, or stdout itself failed.
+enum Failure {
+    Message(String),
+    Io(io::Error),
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Self {
+        Failure::Io(error)
+    }
+}
+
+fn not_found(why: impl std::fmt::Display) -> Failure {
+    logging::log(Level::Info, format_args!("credentials not found: {why}"));
+    Failure::Message(protocol::NOT_FOUND.into())
+}
+
+fn host_error(error: anyhow::Error) -> Failure {
+    Failure::Message(format!("{NAME}: {error:#}"))
+}
+
+fn plugin_failed(plugin: &PluginConfig, error: anyhow::Error) -> Failure {
+    Failure::Message(format!("{NAME}: plugin {:?} failed: {error:#}", plugin.id))
+}
+
+fn plugin_error(plugin: &PluginConfig, error: &PluginError) -> Failure {
+    let (kind, message) = describe(error);
+    Failure::Message(format!("{NAME}: plugin {:?}: {kind}: {}", plugin.id, sanitize(message, MAX_ERROR_CHARS)))
+}
+
+fn describe(error: &PluginError) -> (&'static str, &str) {
+    match error {
+        PluginError::NotFound(m) => ("not found", m),
+        PluginError::Unsupported(m) => ("unsupported", m),
+        PluginError::Denied(m) => ("denied", m),
+        PluginError::Upstream(m) => ("upstream failure", m),
+        PluginError::InvalidInput(m) => ("invalid input", m),
+    }
+}
+
+/// The registry and the plugin serving it, or `None` when no route serves it.
+fn route<'c>(config: &'c Config, registry: &Registry) -> Option<&'c PluginConfig> {
+    let route = config.router.route(registry)?;
+    logging::log(Level::Debug, format_args!("{registry} is routed by {:?} to plugin {:?}", route.pattern.to_string(), route.plugin));
+    config.plugins.get(&route.plugin)
+}
+
+fn get(
+    stdin: &[u8],
+    out: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<(), Failure> {
+    let server_url = protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let registry = Registry::parse(&server_url).map_err(not_found)?;
+    let config = config().map_err(host_error)?;
+    let plugin = route(&config, &registry)
+        .ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))?;
+    match plugins.call(plugin, Call::Get(registry.to_string())).map_err(|e| plugin_failed(plugin, e))? {
+        Ok(Reply::Credentials(credentials)) => {
+            check_size(plugin, &credentials)?;
+            protocol::write_credentials(out, &server_url, &credentials.username, &credentials.secret)?;
+            Ok(())
+        }
+        Ok(other) => Err(plugin_failed(plugin, anyhow::anyhow!("it answered get with {other:?}"))),
+        Err(PluginError::NotFound(why) | PluginError::Unsupported(why)) => {
+            Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(&why, MAX_ERROR_CHARS))))
+        }
+        Err(error) => Err(plugin_error(plugin, &error)),
+    }
+}
+
+fn check_size(plugin: &PluginConfig, credentials: &Credentials) -> Result<(), Failure> {
+    for (what, len, max) in [
+        ("user name", credentials.username.len(), MAX_USERNAME_BYTES),
+        ("secret", credentials.secret.len(), MAX_SECRET_BYTES),
+    ] {
+        if len > max {
+            return Err(plugin_failed(plugin, anyhow::anyhow!("it returned a {what} of {len} bytes; the limit is {max}")));
+        }
+    }
+    Ok(())
+}
+
+fn store(
+    stdin: &[u8],
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<(), Failure> {
+    let request = protocol::read_store_request(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let registry = Registry::parse(&request.server_url).map_err(|e| host_error(e.into()))?;
+    let config = config().map_err(host_error)?;
+    let Some(plugin) = route(&config, &registry) else {
+        return Err(host_error(anyhow::anyhow!(
+            "no route serves {registry}, so there is no plugin to store its credentials; add it to [routes] in {}",
+            config.origin
+        )));
+    };
+    let credentials = Credentials { username: request.username, secret: request.secret, expires_at: None };
+    let answer = plugins.call(plugin, Call::Store(registry.to_string(), credentials)).map_err(|e| plugin_failed(plugin, e))?;
+    accept_or_ignore(plugin, "store", answer)
+}
+
+fn erase(
+    stdin: &[u8],
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<(), Failure> {
+    let server_url = protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let registry = Registry::parse(&server_url).map_err(not_found)?;
+    let config = config().map_err(host_error)?;
+    let plugin = route(&config, &registry)
+        .ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))?;
+    let answer = plugins.call(plugin, Call::Erase(registry.to_string())).map_err(|e| plugin_failed(plugin, e))?;
+    if let Err(PluginError::NotFound(why)) = &answer {
+        return Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(why, MAX_ERROR_CHARS))));
+    }
+    accept_or_ignore(plugin, "erase", answer)
+}
+
+/// `store`/`erase` succeed when the plugin did it, or when it does not support the action
+/// and the operator chose `ignore-store` (as ecr-login's `AWS_ECR_IGNORE_CREDS_STORAGE`).
+fn accept_or_ignore(plugin: &PluginConfig, action: &str, answer: Result<Reply, PluginError>) -> Result<(), Failure> {
+    match answer {
+        Ok(_) => Ok(()),
+        Err(PluginError::Unsupported(_)) if plugin.ignore_store => {
+            logging::log(Level::Info, format_args!("plugin {:?} does not {action} credentials; ignored (ignore-store = true)", plugin.id));
+            Ok(())
+        }
+        Err(PluginError::Unsupported(_)) => Err(Failure::Message(format!(
+            "{NAME}: plugin {:?} does not {action} credentials; to let `docker login` and `docker logout` succeed without it, set ignore-store = true in [plugins.{}]",
+            plugin.id, plugin.id
+        ))),
+        Err(error) => Err(plugin_error(plugin, &error)),
+    }
+}
+
+fn list(
+    out: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<(), Failure> {
+    let config = config().map_err(host_error)?;
+    let mut routed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for route in config.router.routes() {
+        let exact = routed.entry(route.plugin.as_str()).or_default();
+        if route.pattern.is_exact() {
+            exact.push(route.pattern.to_string());
+        }
+    }
+    let mut entries = BTreeMap::new();
+    for (id, registries) in routed {
+        let plugin = &config.plugins[id];
+        match plugins.call(plugin, Call::List(registries)) {
+            Ok(Ok(Reply::Entries(listed))) => {
+                for entry in listed {
+                    entries.entry(entry.registry).or_insert(entry.username);
+                }
+            }
+            Ok(Err(PluginError::Unsupported(_))) => {}
+            Ok(Ok(other)) => logging::log(Level::Warn, format_args!("plugin {id:?} answered list with {other:?}; skipped")),
+            Ok(Err(error)) => {
+                let (kind, message) = describe(&error);
+                logging::log(Level::Warn, format_args!("plugin {id:?} could not list: {kind}: {}", sanitize(message, MAX_ERROR_CHARS)));
+            }
+            Err(error) => logging::log(Level::Warn, format_args!("plugin {id:?} failed to list: {error:#}")),
+        }
+    }
+    protocol::write_list(out, &entries)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,45 @@
+//! The built-in plugins embedded in the binary: each one's component bytes and manifest,
+//! built from `plugins/` by `build.rs`. One installed file works with no plugin folder.
+
+use crate::manifest::Manifest;
+
+/// One embedded plugin.
+pub struct Builtin {
+    pub name: &'static str,
+    pub wasm: &'static [u8],
+    manifest_text: &'static str,
+}
+
+include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
+
+impl Builtin {
+    /// The plugin's manifest (validated by the test suite, so parsing cannot fail).
+    pub fn manifest(&self) -> Manifest {
+        Manifest::parse(self.manifest_text)
+            .unwrap_or_else(|e| panic!("the manifest of built-in plugin {} is invalid: {e}", self.name))
+    }
+}
+
+/// The built-in plugin called `name`.
+pub fn find(name: &str) -> Option<&'static Builtin> {
+    BUILTINS.iter().find(|builtin| builtin.name == name)
+}
+
+/// The names of all built-in plugins.
+pub fn names() -> Vec<&'static str> {
+    BUILTINS.iter().map(|builtin| builtin.name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_has_a_valid_manifest_and_a_component() {
+        assert!(names().contains(&"static"));
+        for builtin in BUILTINS {
+            Manifest::parse(builtin.manifest_text).unwrap();
+            assert_eq!(&builtin.wasm[..8], b"\0asm\x0d\0\x01\0", "{} is not a component", builtin.name);
+        }
+    }
+}

@@ -1,0 +1,68 @@
+//! What a plugin instance may be given, one module per capability (in the manner of Spin's
+//! factors). Each module owns its part of the store state and its linker entries; nothing
+//! outside the grant is reachable because nothing else is linked.
+
+pub mod egress;
+pub mod env;
+pub mod files;
+pub mod log;
+pub mod settings;
+
+use crate::config::{PluginConfig, PluginSource};
+use crate::manifest::Manifest;
+use std::collections::BTreeMap;
+
+/// The effective grants of one plugin instance: each list from the operator's config where
+/// it sets one, from the plugin's manifest otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grants {
+    pub env: Vec<String>,
+    pub files: Vec<String>,
+    pub settings: BTreeMap<String, String>,
+    pub memory_mib: u64,
+    pub deadline_ms: u64,
+}
+
+impl Grants {
+    pub fn effective(config: &PluginConfig) -> Grants {
+        let manifest = match &config.source {
+            PluginSource::Builtin(name) => crate::builtins::find(name).map(|b| b.manifest()).unwrap_or_default(),
+            PluginSource::File { .. } => Manifest::default(),
+        };
+        Grants {
+            env: config.env.clone().unwrap_or(manifest.env),
+            files: config.files.clone().unwrap_or(manifest.files),
+            settings: config.settings.clone(),
+            memory_mib: config.memory_mib,
+            deadline_ms: config.deadline_ms,
+        }
+    }
+}
+
+/// Makes untrusted text (plugin messages, file names) safe for one log or protocol line:
+/// control characters are escaped and the text is cut at `max_chars`.
+pub fn sanitize(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars));
+    for (i, c) in text.chars().enumerate() {
+        if i == max_chars {
+            out.push_str("…");
+            break;
+        }
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sanitize_escapes_controls_and_truncates() {
+        assert_eq!(super::sanitize("a\nb\u{1b}[2Jc\r", 100), "a\\nb\\u{1b}[2Jc\\r");
+        assert_eq!(super::sanitize("abcdef", 3), "abc…");
+        assert_eq!(super::sanitize("ünï", 3), "ünï");
+    }
+}

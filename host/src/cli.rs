@@ -1,0 +1,169 @@
+//! The command line: the credential-helper actions exactly as Docker calls them (one argument,
+//! request on stdin, answer on stdout), plus options for people. Thin: it parses arguments,
+//! sets up logging and hands the action to [`crate::app`].
+
+use crate::app::{self, NAME, WasmPlugins};
+use crate::config;
+use crate::logging::{self, Level};
+use crate::protocol::{self, Action};
+use anyhow::Context;
+use clap::{ArgAction, Parser, Subcommand};
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Environment variable with the log level (off, error, warn, info, debug, trace).
+pub const LOG_ENV: &str = "DOCKER_CREDENTIAL_WASM_LOG";
+/// Environment variable with a log file path (instead of stderr).
+pub const LOG_FILE_ENV: &str = "DOCKER_CREDENTIAL_WASM_LOG_FILE";
+
+/// Largest request accepted on stdin.
+const MAX_STDIN_BYTES: u64 = 1024 * 1024;
+
+const AFTER_HELP: &str = "\
+Docker, Podman, Skopeo and Buildah run this program with one action and the request on
+stdin. Map registries to it in ~/.docker/config.json (or containers' auth.json):
+
+  { \"credHelpers\": { \"127.0.0.1:5000\": \"wasm\", \"myreg.azurecr.io\": \"wasm\" } }
+
+Examples:
+  echo 127.0.0.1:5000 | docker-credential-wasm get
+  echo 127.0.0.1:5000 | docker-credential-wasm --config examples/static.toml -vv get
+  docker-credential-wasm list
+
+Config file: --config, then $DOCKER_CREDENTIAL_WASM_CONFIG, then
+$XDG_CONFIG_HOME/docker-credential-wasm/config.toml (~/.config/...), then
+/etc/docker-credential-wasm/config.toml, else the embedded default.
+Logging: -v/--log-level or $DOCKER_CREDENTIAL_WASM_LOG, to stderr or
+--log-file/$DOCKER_CREDENTIAL_WASM_LOG_FILE; the config's [log] table otherwise.";
+
+#[derive(Debug, Parser)]
+#[command(name = NAME, version, about = "A Docker credential helper that runs registry plugins in a WebAssembly sandbox", after_help = AFTER_HELP)]
+struct Cli {
+    /// Config file to use (default: see below)
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log more to stderr: -v info, -vv debug, -vvv trace
+    #[arg(short, long, action = ArgAction::Count, global = true)]
+    verbose: u8,
+    /// Log level: off, error, warn, info, debug or trace (default: warn)
+    #[arg(long, global = true, value_name = "LEVEL", value_parser = config::LOG_LEVELS)]
+    log_level: Option<String>,
+    /// Append the log to FILE instead of stderr
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Store credentials: JSON {"ServerURL","Username","Secret"} on stdin
+    #[command(after_help = "Example:\n  echo '{\"ServerURL\":\"127.0.0.1:5000\",\"Username\":\"u\",\"Secret\":\"s\"}' | docker-credential-wasm store")]
+    Store,
+    /// Print credentials as JSON for the server URL on stdin
+    #[command(after_help = "Example:\n  echo 127.0.0.1:5000 | docker-credential-wasm get")]
+    Get,
+    /// Erase credentials for the server URL on stdin
+    #[command(after_help = "Example:\n  echo 127.0.0.1:5000 | docker-credential-wasm erase")]
+    Erase,
+    /// Print a JSON map of server URL to user name for every served registry
+    #[command(after_help = "Example:\n  docker-credential-wasm list")]
+    List,
+    /// Print the helper's version line
+    #[command(after_help = "Example:\n  docker-credential-wasm version")]
+    Version,
+}
+
+/// Parses the command line and runs it.
+pub fn run() -> anyhow::Result<ExitCode> {
+    let args: Vec<String> = std::env::args().collect();
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    if args.len() < 2 {
+        writeln!(out, "{}", protocol::usage(NAME))?;
+        return Ok(ExitCode::FAILURE);
+    }
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(error) => return Ok(parse_failure(&args, error, &mut out)?),
+    };
+    let action = match cli.command {
+        Command::Store => Action::Store,
+        Command::Get => Action::Get,
+        Command::Erase => Action::Erase,
+        Command::List => Action::List,
+        Command::Version => Action::Version,
+    };
+
+    let level = cli
+        .log_level
+        .clone()
+        .or_else(|| match cli.verbose {
+            0 => None,
+            1 => Some("info".into()),
+            2 => Some("debug".into()),
+            _ => Some("trace".into()),
+        })
+        .or_else(|| std::env::var(LOG_ENV).ok().filter(|v| !v.is_empty()));
+    let log_file = cli.log_file.clone().or_else(|| std::env::var_os(LOG_FILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
+    if let Some(level) = &level {
+        logging::init(Level::parse(level).map_err(anyhow::Error::msg).context(LOG_ENV)?, log_file.as_deref())?;
+    }
+
+    let stdin = match action {
+        Action::Store | Action::Get | Action::Erase => read_stdin()?,
+        Action::List | Action::Version => Vec::new(),
+    };
+    let load_config = || {
+        let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok());
+        let loaded = config::load(path.as_deref());
+        if let Ok(config) = &loaded {
+            // Logging not chosen on the command line or in the environment: the config's.
+            let level = Level::parse(config.log.level.as_deref().unwrap_or("warn")).map_err(anyhow::Error::msg)?;
+            logging::init(level, log_file.as_deref().or(config.log.file.as_deref()))?;
+            logging::log(Level::Debug, format_args!("config: {}", config.origin));
+        }
+        loaded
+    };
+    let code = app::run(action, &stdin, &mut out, load_config, &mut WasmPlugins::default())?;
+    out.flush()?;
+    Ok(code)
+}
+
+/// Answers a command line clap rejected the way the reference helpers do: usage or
+/// "unknown action" on stdout with exit code 1; help and version on stdout with 0.
+fn parse_failure(args: &[String], error: clap::Error, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    use clap::error::{ContextKind, ErrorKind};
+    match error.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+            write!(out, "{}", error.render())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        ErrorKind::InvalidSubcommand => {
+            let action = error.get(ContextKind::InvalidSubcommand).map(ToString::to_string).unwrap_or_default();
+            writeln!(out, "{}", protocol::unknown_action(NAME, &action))?;
+            Ok(ExitCode::FAILURE)
+        }
+        ErrorKind::MissingSubcommand | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+            writeln!(out, "{}", protocol::usage(NAME))?;
+            Ok(ExitCode::FAILURE)
+        }
+        _ if args.iter().skip(1).any(|arg| Action::parse(arg).is_some()) => {
+            // An action with extra arguments: the reference helper prints its usage.
+            writeln!(out, "{}", protocol::usage(NAME))?;
+            Ok(ExitCode::FAILURE)
+        }
+        _ => {
+            eprint!("{}", error.render());
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn read_stdin() -> anyhow::Result<Vec<u8>> {
+    let mut input = Vec::new();
+    std::io::stdin().take(MAX_STDIN_BYTES + 1).read_to_end(&mut input).context("cannot read stdin")?;
+    anyhow::ensure!(input.len() as u64 <= MAX_STDIN_BYTES, "the request on stdin is larger than {MAX_STDIN_BYTES} bytes");
+    Ok(input)
+}

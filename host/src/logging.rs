@@ -1,0 +1,123 @@
+//! The host's diagnostic log: stderr or a file, off unless asked, never stdout (which
+//! belongs to the wire protocol). Records are one line each, with control characters
+//! escaped by the callers that pass untrusted text.
+
+use std::fmt;
+use std::io::Write;
+use std::sync::{Mutex, OnceLock};
+
+/// Severity, most severe first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Level {
+    Error = 1,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl Level {
+    /// Parses a level name; `off` is `Ok(None)`.
+    pub fn parse(name: &str) -> Result<Option<Level>, String> {
+        match name {
+            "off" => Ok(None),
+            "error" => Ok(Some(Level::Error)),
+            "warn" => Ok(Some(Level::Warn)),
+            "info" => Ok(Some(Level::Info)),
+            "debug" => Ok(Some(Level::Debug)),
+            "trace" => Ok(Some(Level::Trace)),
+            other => Err(format!("invalid log level {other:?}; expected off, error, warn, info, debug or trace")),
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Level::Error => "ERROR",
+            Level::Warn => "WARN",
+            Level::Info => "INFO",
+            Level::Debug => "DEBUG",
+            Level::Trace => "TRACE",
+        }
+    }
+}
+
+struct Logger {
+    max: Level,
+    sink: Mutex<Box<dyn Write + Send>>,
+    timestamps: bool,
+}
+
+static LOGGER: OnceLock<Logger> = OnceLock::new();
+
+/// Starts logging records up to `max` to `file` (appended) or, without one, to stderr.
+/// Only the first call has an effect.
+pub fn init(max: Option<Level>, file: Option<&std::path::Path>) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let Some(max) = max else { return Ok(()) };
+    let (sink, timestamps): (Box<dyn Write + Send>, bool) = match file {
+        Some(path) => {
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open the log file {}", path.display()))?;
+            (Box::new(file), true)
+        }
+        None => (Box::new(std::io::stderr()), false),
+    };
+    let _ = LOGGER.set(Logger { max, sink: Mutex::new(sink), timestamps });
+    Ok(())
+}
+
+/// Writes one record.
+pub fn log(level: Level, message: fmt::Arguments<'_>) {
+    let Some(logger) = LOGGER.get().filter(|logger| level <= logger.max) else { return };
+    let mut line = String::new();
+    if logger.timestamps {
+        line.push_str(&utc_timestamp(std::time::SystemTime::now()));
+        line.push(' ');
+    }
+    use std::fmt::Write as _;
+    let _ = writeln!(line, "docker-credential-wasm[{}] {}: {message}", std::process::id(), level.name());
+    if let Ok(mut sink) = logger.sink.lock() {
+        let _ = sink.write_all(line.as_bytes());
+        let _ = sink.flush();
+    }
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` for `time`.
+fn utc_timestamp(time: std::time::SystemTime) -> String {
+    let secs = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, UNIX_EPOCH};
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+        assert_eq!(utc_timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(UNIX_EPOCH + Duration::from_secs(1_796_003_661)), "2026-11-30T01:54:21Z");
+    }
+
+    #[test]
+    fn level_names() {
+        assert_eq!(Level::parse("off"), Ok(None));
+        assert_eq!(Level::parse("debug"), Ok(Some(Level::Debug)));
+        assert!(Level::parse("loud").unwrap_err().contains("\"loud\""));
+    }
+}

@@ -1,0 +1,27 @@
+//! A plugin's manifest: the grants it needs by default and the settings it understands.
+//! The operator's config may replace each grant list; `audit` shows the result.
+
+use serde::Deserialize;
+
+/// The parsed `manifest.toml` of a plugin.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// One line saying what the plugin does.
+    pub description: String,
+    /// Environment variable names the plugin reads by default.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// Files the plugin reads by default (absolute, or starting with `~/`).
+    #[serde(default)]
+    pub files: Vec<String>,
+    /// The setting keys the plugin understands; others are config errors.
+    #[serde(default)]
+    pub settings: Vec<String>,
+}
+
+impl Manifest {
+    pub fn parse(text: &str) -> Result<Manifest, toml::de::Error> {
+        toml::from_str(text)
+    }
+}

@@ -1,0 +1,392 @@
+//! The sandbox: loads a plugin from verified bytes, checks that it speaks our world and
+//! imports nothing outside it, and runs one call in a fresh store that holds only the
+//! plugin's grants, under a memory limit and a wall-clock deadline.
+
+use crate::capabilities::{self, Grants, egress::Egress, files::FileGrants, log::PluginLog, settings::Settings};
+use crate::config::{PluginConfig, PluginSource};
+use crate::builtins;
+use anyhow::{Context, anyhow, bail};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// Host bindings generated from `wit/plugin.wit`.
+pub mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../wit",
+        world: "plugin",
+        require_store_data_send: true,
+        additional_derives: [PartialEq, Eq],
+        with: {
+            "wasi:http": wasmtime_wasi_http::p2::bindings::sync::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::sync::io,
+            "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
+        },
+    });
+}
+
+pub use bindings::docker_credential_wasm::plugin::types::{Credentials, Error as PluginError, RegistryEntry};
+
+/// The WIT package every plugin is built against, and its version.
+pub const WIT_PACKAGE: &str = "docker-credential-wasm:plugin";
+pub const WIT_VERSION: &str = "0.1.0";
+
+/// How often the deadline clock ticks.
+const TICK: Duration = Duration::from_millis(10);
+/// Captured plugin stdout and stderr, each.
+const OUTPUT_CAPACITY: usize = 64 * 1024;
+
+/// Interfaces a plugin may import (any `0.2.x` of WASI, our own package at a compatible
+/// version). Everything else, `wasi:sockets` above all, is refused at load.
+const ALLOWED_IMPORTS: &[&str] = &[
+    "docker-credential-wasm:plugin/types",
+    "docker-credential-wasm:plugin/log",
+    "docker-credential-wasm:plugin/settings",
+    "docker-credential-wasm:plugin/files",
+    "wasi:http/types",
+    "wasi:http/outgoing-handler",
+    "wasi:io/error",
+    "wasi:io/poll",
+    "wasi:io/streams",
+    "wasi:clocks/monotonic-clock",
+    "wasi:clocks/wall-clock",
+    "wasi:random/random",
+    "wasi:random/insecure",
+    "wasi:random/insecure-seed",
+    "wasi:cli/environment",
+    "wasi:cli/exit",
+    "wasi:cli/stdin",
+    "wasi:cli/stdout",
+    "wasi:cli/stderr",
+    "wasi:cli/terminal-input",
+    "wasi:cli/terminal-output",
+    "wasi:cli/terminal-stdin",
+    "wasi:cli/terminal-stdout",
+    "wasi:cli/terminal-stderr",
+    "wasi:filesystem/types",
+    "wasi:filesystem/preopens",
+];
+
+/// One call into a plugin's `helper` interface.
+#[derive(Debug, Clone)]
+pub enum Call {
+    Get(String),
+    Store(String, Credentials),
+    Erase(String),
+    List(Vec<String>),
+}
+
+/// A successful answer to a [`Call`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    Credentials(Credentials),
+    Done,
+    Entries(Vec<RegistryEntry>),
+}
+
+/// The store state of one plugin instance: exactly its grants.
+struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    egress: Egress,
+    settings: Settings,
+    files: FileGrants,
+    log: PluginLog,
+    limiter: Limiter,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+    }
+}
+
+/// Memory and instance limits that remember whether they stopped the plugin.
+struct Limiter {
+    max_memory_bytes: usize,
+    memory_exceeded: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max_memory_bytes {
+            self.memory_exceeded = true;
+            wasmtime::bail!("memory limit exceeded");
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+
+    fn instances(&self) -> usize {
+        100
+    }
+    fn tables(&self) -> usize {
+        100
+    }
+    fn memories(&self) -> usize {
+        10
+    }
+}
+
+/// The wasmtime engine and linker shared by every plugin call of this process.
+pub struct Sandbox {
+    engine: Engine,
+    linker: Linker<State>,
+}
+
+/// A plugin whose bytes were verified and compiled, and whose world was checked.
+pub struct LoadedPlugin {
+    pub id: String,
+    component: Component,
+}
+
+impl Sandbox {
+    pub fn new() -> anyhow::Result<Sandbox> {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        link_wasi(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        capabilities::log::link(&mut linker, |s: &mut State| &mut s.log)?;
+        capabilities::settings::link(&mut linker, |s: &mut State| &mut s.settings)?;
+        capabilities::files::link(&mut linker, |s: &mut State| &mut s.files)?;
+        let ticker = engine.weak();
+        std::thread::spawn(move || {
+            while let Some(engine) = ticker.upgrade() {
+                drop(engine);
+                std::thread::sleep(TICK);
+                match ticker.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        });
+        Ok(Sandbox { engine, linker })
+    }
+
+    /// Loads the plugin `config` names: its bytes (checked against the pinned sha256 for
+    /// files), compiled, with its imports and exports checked against our world.
+    pub fn load(&self, config: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
+        let id = &config.id;
+        let bytes: std::borrow::Cow<'static, [u8]> = match &config.source {
+            PluginSource::Builtin(name) => {
+                builtins::find(name).ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?.wasm.into()
+            }
+            PluginSource::File { path, sha256 } => {
+                let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let actual: [u8; 32] = Sha256::digest(&bytes).into();
+                if &actual != sha256 {
+                    bail!(
+                        "{} has sha256 {}, but the config pins {}; refusing to run bytes nobody reviewed",
+                        path.display(),
+                        hex::encode(actual),
+                        hex::encode(sha256)
+                    );
+                }
+                bytes.into()
+            }
+        };
+        let component = Component::new(&self.engine, &bytes)
+            .map_err(|e| anyhow!("not a valid WebAssembly component: {e}"))?;
+        let ty = component.component_type();
+        check_imports(ty.imports(&self.engine).map(|(name, _)| name))?;
+        check_exports(ty.exports(&self.engine).map(|(name, _)| name))?;
+        Ok(LoadedPlugin { id: id.clone(), component })
+    }
+
+    /// Runs one call in a fresh instance holding only `grants`. The outer error is the
+    /// sandbox's (trap, deadline, memory); the inner one is the plugin's answer.
+    pub fn call(&self, plugin: &LoadedPlugin, grants: &Grants, call: Call) -> anyhow::Result<Result<Reply, PluginError>> {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let env = capabilities::env::granted(&grants.env, |name| std::env::var(name).ok());
+        let wasi = WasiCtx::builder().envs(&env).stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let state = State {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            egress: Egress { plugin: plugin.id.clone() },
+            settings: Settings(grants.settings.clone()),
+            files: FileGrants::new(&grants.files),
+            log: PluginLog { plugin: plugin.id.clone() },
+            limiter: Limiter { max_memory_bytes: (grants.memory_mib as usize) << 20, memory_exceeded: false },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(grants.deadline_ms.div_ceil(TICK.as_millis() as u64).max(1));
+        store.epoch_deadline_trap();
+
+        let result = bindings::Plugin::instantiate(&mut store, &plugin.component, &self.linker).and_then(|instance| {
+            let helper = instance.docker_credential_wasm_plugin_helper();
+            Ok(match call {
+                Call::Get(registry) => helper.call_get(&mut store, &registry)?.map(Reply::Credentials),
+                Call::Store(registry, credentials) => {
+                    helper.call_save(&mut store, &registry, &credentials)?.map(|()| Reply::Done)
+                }
+                Call::Erase(registry) => helper.call_erase(&mut store, &registry)?.map(|()| Reply::Done),
+                Call::List(routed) => helper.call_list(&mut store, &routed)?.map(Reply::Entries),
+            })
+        });
+        let log = &store.data().log;
+        log.captured("stdout", &stdout.contents());
+        log.captured("stderr", &stderr.contents());
+        result.map_err(|error| {
+            let error = anyhow::Error::from(error);
+            if store.data().limiter.memory_exceeded {
+                anyhow!("it exceeded its memory limit of {} MiB (memory-mib)", grants.memory_mib)
+            } else if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
+                anyhow!("it exceeded its deadline of {} ms (deadline-ms)", grants.deadline_ms)
+            } else {
+                anyhow!("it trapped: {}", capabilities::sanitize(&format!("{error:#}"), 512))
+            }
+        })
+    }
+}
+
+/// Links the WASI interfaces a plugin may use, backed by a context that grants nothing but
+/// the plugin's env: no preopened directories, no arguments, empty stdin, captured
+/// stdout/stderr. `wasi:sockets` is deliberately not linked.
+fn link_wasi(linker: &mut Linker<State>) -> anyhow::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sync};
+    use wasmtime_wasi::random::WasiRandom;
+
+    struct Io;
+    impl wasmtime::component::HasData for Io {
+        type Data<'a> = &'a mut ResourceTable;
+    }
+    let l = linker;
+    io::error::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
+    sync::io::poll::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
+    sync::io::streams::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
+    clocks::wall_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?;
+    random::random::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?;
+    random::insecure::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?;
+    random::insecure_seed::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?;
+    cli::exit::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::environment::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::stdin::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::stdout::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::stderr::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_input::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_output::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_stdin::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_stdout::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_stderr::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    filesystem::preopens::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
+    sync::filesystem::types::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
+    Ok(())
+}
+
+/// Splits `ns:pkg/iface@version` into (`ns:pkg/iface`, `version`).
+fn split_version(name: &str) -> (&str, Option<&str>) {
+    match name.split_once('@') {
+        Some((interface, version)) => (interface, Some(version)),
+        None => (name, None),
+    }
+}
+
+/// Whether `version` can stand in for our [`WIT_VERSION`] (semver: for `0.x`, same minor).
+fn compatible_version(version: &str) -> bool {
+    let parts = |v: &str| -> Option<(u64, u64)> {
+        let mut it = v.split(['.', '-', '+']);
+        Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+    };
+    match (parts(version), parts(WIT_VERSION)) {
+        (Some((0, minor)), Some((0, ours))) => minor == ours,
+        (Some((major, _)), Some((ours, _))) => major == ours,
+        _ => false,
+    }
+}
+
+/// Refuses a component that imports anything outside [`ALLOWED_IMPORTS`].
+pub fn check_imports<'a>(imports: impl Iterator<Item = &'a str>) -> anyhow::Result<()> {
+    let refused: Vec<&str> = imports
+        .filter(|name| {
+            let (interface, version) = split_version(name);
+            let ours = interface.starts_with(WIT_PACKAGE);
+            let version_ok = match version {
+                Some(v) if ours => compatible_version(v),
+                Some(v) => v.starts_with("0.2."),
+                None => false,
+            };
+            !(version_ok && ALLOWED_IMPORTS.contains(&interface))
+        })
+        .collect();
+    if !refused.is_empty() {
+        bail!(
+            "it imports {}, which plugins may not use (no wasi:sockets; network only through wasi:http); plugins may import {} (WASI 0.2.x)",
+            refused.join(", "),
+            ALLOWED_IMPORTS.join(", ")
+        );
+    }
+    Ok(())
+}
+
+/// Requires the `helper` export of our package at a compatible version.
+pub fn check_exports<'a>(exports: impl Iterator<Item = &'a str>) -> anyhow::Result<()> {
+    let helper = format!("{WIT_PACKAGE}/helper");
+    let exports: Vec<&str> = exports.collect();
+    let found = exports.iter().find(|name| split_version(name).0 == helper);
+    match found.map(|name| split_version(name).1) {
+        Some(Some(version)) if compatible_version(version) => Ok(()),
+        Some(version) => bail!(
+            "it was built for {WIT_PACKAGE}@{}, but this host speaks {WIT_PACKAGE}@{WIT_VERSION}; rebuild it with guest-sdk {WIT_VERSION}",
+            version.unwrap_or("<no version>")
+        ),
+        None => bail!(
+            "it is not a docker-credential-wasm plugin: it does not export {helper}@{WIT_VERSION} (its exports: {})",
+            if exports.is_empty() { "none".to_string() } else { exports.join(", ") }
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn imports_outside_the_world_are_refused_by_name() {
+        let ok = ["wasi:cli/environment@0.2.4", "wasi:io/streams@0.2.0", "docker-credential-wasm:plugin/log@0.1.0"];
+        check_imports(ok.into_iter()).unwrap();
+        let err = check_imports(["wasi:io/streams@0.2.4", "wasi:sockets/tcp@0.2.4"].into_iter()).unwrap_err();
+        assert!(err.to_string().starts_with("it imports wasi:sockets/tcp@0.2.4, which plugins may not use"), "{err}");
+        for bad in ["wasi:cli/environment@0.3.0", "evil:x/y@1.0.0", "docker-credential-wasm:plugin/log@0.2.0", "wasi:cli/environment"] {
+            assert!(check_imports([bad].into_iter()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_helper_export_must_be_a_compatible_version() {
+        check_exports(["docker-credential-wasm:plugin/helper@0.1.0"].into_iter()).unwrap();
+        check_exports(["docker-credential-wasm:plugin/helper@0.1.7"].into_iter()).unwrap();
+        let newer = check_exports(["docker-credential-wasm:plugin/helper@0.2.0"].into_iter()).unwrap_err();
+        assert_eq!(
+            newer.to_string(),
+            "it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.0; rebuild it with guest-sdk 0.1.0"
+        );
+        let none = check_exports(["wasi:cli/run@0.2.0"].into_iter()).unwrap_err();
+        assert_eq!(
+            none.to_string(),
+            "it is not a docker-credential-wasm plugin: it does not export docker-credential-wasm:plugin/helper@0.1.0 (its exports: wasi:cli/run@0.2.0)"
+        );
+    }
+}
