@@ -139,7 +139,7 @@ fn get(
             protocol::write_credentials(out, &server_url, &credentials.username, &credentials.secret)?;
             Ok(())
         }
-        Ok(other) => Err(plugin_failed(plugin, anyhow::anyhow!("it answered get with {other:?}"))),
+        Ok(other) => Err(plugin_failed(plugin, anyhow::anyhow!("it answered get with {}", other.kind()))),
         Err(PluginError::NotFound(why) | PluginError::Unsupported(why)) => {
             Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(&why, MAX_ERROR_CHARS))))
         }
@@ -235,7 +235,7 @@ fn list(
                 }
             }
             Ok(Err(PluginError::Unsupported(_))) => {}
-            Ok(Ok(other)) => logging::log(Level::Warn, format_args!("plugin {id:?} answered list with {other:?}; skipped")),
+            Ok(Ok(other)) => logging::log(Level::Warn, format_args!("plugin {id:?} answered list with {}; skipped", other.kind())),
             Ok(Err(error)) => {
                 let (kind, message) = describe(&error);
                 logging::log(Level::Warn, format_args!("plugin {id:?} could not list: {kind}: {}", sanitize(message, MAX_ERROR_CHARS)));

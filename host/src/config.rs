@@ -167,7 +167,7 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
         ConfigError { origin: origin.to_string(), line, column, message }
     };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let message = e.message().replace("unknown field", "unknown key");
+        let message = e.message().trim_end().replace("unknown field", "unknown key");
         locate(e.span().unwrap_or(0..0), message)
     })?;
 

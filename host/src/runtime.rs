@@ -88,6 +88,17 @@ pub enum Reply {
     Entries(Vec<RegistryEntry>),
 }
 
+impl Reply {
+    /// What kind of answer this is, for messages (never the values: they hold secrets).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Reply::Credentials(_) => "credentials",
+            Reply::Done => "done",
+            Reply::Entries(_) => "a list",
+        }
+    }
+}
+
 /// The store state of one plugin instance: exactly its grants.
 struct State {
     wasi: WasiCtx,
