@@ -59,7 +59,11 @@ pub use crate::__private::bindings::docker_credential_wasm::plugin::types::Regis
 impl Credentials {
     /// Credentials with no known expiry.
     pub fn new(username: impl Into<String>, secret: impl Into<String>) -> Self {
-        Credentials { username: username.into(), secret: secret.into(), expires_at: None }
+        Credentials {
+            username: username.into(),
+            secret: secret.into(),
+            expires_at: None,
+        }
     }
 
     /// The same credentials, valid until `unix_seconds` (seconds since the Unix epoch).
@@ -126,8 +130,8 @@ macro_rules! export_plugin {
 
 /// The operator's settings for this plugin instance (read-only).
 pub mod settings {
-    use crate::Error;
     use crate::__private::bindings::docker_credential_wasm::plugin::settings as raw;
+    use crate::Error;
 
     /// The value of setting `key`, if the operator set it.
     pub fn get(key: &str) -> Option<String> {
@@ -149,8 +153,8 @@ pub mod settings {
 
 /// Files the operator granted to this plugin, read-only and by name.
 pub mod files {
-    use crate::Error;
     use crate::__private::bindings::docker_credential_wasm::plugin::files as raw;
+    use crate::Error;
 
     pub use raw::FileError;
 

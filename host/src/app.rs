@@ -26,7 +26,11 @@ const MAX_ERROR_CHARS: usize = 512;
 pub trait Plugins {
     /// One call to the plugin `plugin`. The outer error is the host's (cannot load, trap,
     /// deadline); the inner one is the plugin's own answer.
-    fn call(&mut self, plugin: &PluginConfig, call: Call) -> anyhow::Result<Result<Reply, PluginError>>;
+    fn call(
+        &mut self,
+        plugin: &PluginConfig,
+        call: Call,
+    ) -> anyhow::Result<Result<Reply, PluginError>>;
 }
 
 /// Plugins run as WebAssembly components; the engine starts on the first call.
@@ -36,7 +40,11 @@ pub struct WasmPlugins {
 }
 
 impl Plugins for WasmPlugins {
-    fn call(&mut self, plugin: &PluginConfig, call: Call) -> anyhow::Result<Result<Reply, PluginError>> {
+    fn call(
+        &mut self,
+        plugin: &PluginConfig,
+        call: Call,
+    ) -> anyhow::Result<Result<Reply, PluginError>> {
         let sandbox = match &mut self.sandbox {
             Some(sandbox) => sandbox,
             empty => empty.insert(Sandbox::new().context("cannot start the WebAssembly engine")?),
@@ -102,7 +110,11 @@ fn plugin_failed(plugin: &PluginConfig, error: anyhow::Error) -> Failure {
 
 fn plugin_error(plugin: &PluginConfig, error: &PluginError) -> Failure {
     let (kind, message) = describe(error);
-    Failure::Message(format!("{NAME}: plugin {:?}: {kind}: {}", plugin.id, sanitize(message, MAX_ERROR_CHARS)))
+    Failure::Message(format!(
+        "{NAME}: plugin {:?}: {kind}: {}",
+        plugin.id,
+        sanitize(message, MAX_ERROR_CHARS)
+    ))
 }
 
 fn describe(error: &PluginError) -> (&'static str, &str) {
@@ -118,7 +130,14 @@ fn describe(error: &PluginError) -> (&'static str, &str) {
 /// The registry and the plugin serving it, or `None` when no route serves it.
 fn route<'c>(config: &'c Config, registry: &Registry) -> Option<&'c PluginConfig> {
     let route = config.router.route(registry)?;
-    logging::log(Level::Debug, format_args!("{registry} is routed by {:?} to plugin {:?}", route.pattern.to_string(), route.plugin));
+    logging::log(
+        Level::Debug,
+        format_args!(
+            "{registry} is routed by {:?} to plugin {:?}",
+            route.pattern.to_string(),
+            route.plugin
+        ),
+    );
     config.plugins.get(&route.plugin)
 }
 
@@ -128,20 +147,40 @@ fn get(
     config: impl FnOnce() -> anyhow::Result<Config>,
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
-    let server_url = protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let server_url =
+        protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
     let registry = Registry::parse(&server_url).map_err(not_found)?;
     let config = config().map_err(host_error)?;
-    let plugin = route(&config, &registry)
-        .ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))?;
-    match plugins.call(plugin, Call::Get(registry.to_string())).map_err(|e| plugin_failed(plugin, e))? {
+    let plugin = route(&config, &registry).ok_or_else(|| {
+        not_found(format_args!(
+            "no route in {} serves {registry}",
+            config.origin
+        ))
+    })?;
+    match plugins
+        .call(plugin, Call::Get(registry.to_string()))
+        .map_err(|e| plugin_failed(plugin, e))?
+    {
         Ok(Reply::Credentials(credentials)) => {
             check_size(plugin, &credentials)?;
-            protocol::write_credentials(out, &server_url, &credentials.username, &credentials.secret)?;
+            protocol::write_credentials(
+                out,
+                &server_url,
+                &credentials.username,
+                &credentials.secret,
+            )?;
             Ok(())
         }
-        Ok(other) => Err(plugin_failed(plugin, anyhow::anyhow!("it answered get with {}", other.kind()))),
+        Ok(other) => Err(plugin_failed(
+            plugin,
+            anyhow::anyhow!("it answered get with {}", other.kind()),
+        )),
         Err(PluginError::NotFound(why) | PluginError::Unsupported(why)) => {
-            Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(&why, MAX_ERROR_CHARS))))
+            Err(not_found(format_args!(
+                "plugin {:?}: {}",
+                plugin.id,
+                sanitize(&why, MAX_ERROR_CHARS)
+            )))
         }
         Err(error) => Err(plugin_error(plugin, &error)),
     }
@@ -153,7 +192,10 @@ fn check_size(plugin: &PluginConfig, credentials: &Credentials) -> Result<(), Fa
         ("secret", credentials.secret.len(), MAX_SECRET_BYTES),
     ] {
         if len > max {
-            return Err(plugin_failed(plugin, anyhow::anyhow!("it returned a {what} of {len} bytes; the limit is {max}")));
+            return Err(plugin_failed(
+                plugin,
+                anyhow::anyhow!("it returned a {what} of {len} bytes; the limit is {max}"),
+            ));
         }
     }
     Ok(())
@@ -164,7 +206,8 @@ fn store(
     config: impl FnOnce() -> anyhow::Result<Config>,
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
-    let request = protocol::read_store_request(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let request =
+        protocol::read_store_request(stdin).map_err(|e| Failure::Message(e.to_string()))?;
     let registry = Registry::parse(&request.server_url).map_err(|e| host_error(e.into()))?;
     let config = config().map_err(host_error)?;
     let Some(plugin) = route(&config, &registry) else {
@@ -173,8 +216,14 @@ fn store(
             config.origin
         )));
     };
-    let credentials = Credentials { username: request.username, secret: request.secret, expires_at: None };
-    let answer = plugins.call(plugin, Call::Store(registry.to_string(), credentials)).map_err(|e| plugin_failed(plugin, e))?;
+    let credentials = Credentials {
+        username: request.username,
+        secret: request.secret,
+        expires_at: None,
+    };
+    let answer = plugins
+        .call(plugin, Call::Store(registry.to_string(), credentials))
+        .map_err(|e| plugin_failed(plugin, e))?;
     accept_or_ignore(plugin, "store", answer)
 }
 
@@ -183,25 +232,46 @@ fn erase(
     config: impl FnOnce() -> anyhow::Result<Config>,
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
-    let server_url = protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let server_url =
+        protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
     let registry = Registry::parse(&server_url).map_err(not_found)?;
     let config = config().map_err(host_error)?;
-    let plugin = route(&config, &registry)
-        .ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))?;
-    let answer = plugins.call(plugin, Call::Erase(registry.to_string())).map_err(|e| plugin_failed(plugin, e))?;
+    let plugin = route(&config, &registry).ok_or_else(|| {
+        not_found(format_args!(
+            "no route in {} serves {registry}",
+            config.origin
+        ))
+    })?;
+    let answer = plugins
+        .call(plugin, Call::Erase(registry.to_string()))
+        .map_err(|e| plugin_failed(plugin, e))?;
     if let Err(PluginError::NotFound(why)) = &answer {
-        return Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(why, MAX_ERROR_CHARS))));
+        return Err(not_found(format_args!(
+            "plugin {:?}: {}",
+            plugin.id,
+            sanitize(why, MAX_ERROR_CHARS)
+        )));
     }
     accept_or_ignore(plugin, "erase", answer)
 }
 
 /// `store`/`erase` succeed when the plugin did it, or when it does not support the action
 /// and the operator chose `ignore-store` (as ecr-login's `AWS_ECR_IGNORE_CREDS_STORAGE`).
-fn accept_or_ignore(plugin: &PluginConfig, action: &str, answer: Result<Reply, PluginError>) -> Result<(), Failure> {
+fn accept_or_ignore(
+    plugin: &PluginConfig,
+    action: &str,
+    answer: Result<Reply, PluginError>,
+) -> Result<(), Failure> {
     match answer {
         Ok(_) => Ok(()),
         Err(PluginError::Unsupported(_)) if plugin.ignore_store => {
-            logging::log(Level::Info, format_args!("plugin {:?} does not {action} credentials; ignored (ignore-store = true)", plugin.id));
+            logging::log(
+                Level::Info,
+                format_args!(
+                    "plugin {:?} does not {action} credentials; ignored (ignore-store = true)",
+                    plugin.id
+                ),
+            );
             Ok(())
         }
         Err(PluginError::Unsupported(_)) => Err(Failure::Message(format!(
@@ -235,12 +305,24 @@ fn list(
                 }
             }
             Ok(Err(PluginError::Unsupported(_))) => {}
-            Ok(Ok(other)) => logging::log(Level::Warn, format_args!("plugin {id:?} answered list with {}; skipped", other.kind())),
+            Ok(Ok(other)) => logging::log(
+                Level::Warn,
+                format_args!("plugin {id:?} answered list with {}; skipped", other.kind()),
+            ),
             Ok(Err(error)) => {
                 let (kind, message) = describe(&error);
-                logging::log(Level::Warn, format_args!("plugin {id:?} could not list: {kind}: {}", sanitize(message, MAX_ERROR_CHARS)));
+                logging::log(
+                    Level::Warn,
+                    format_args!(
+                        "plugin {id:?} could not list: {kind}: {}",
+                        sanitize(message, MAX_ERROR_CHARS)
+                    ),
+                );
             }
-            Err(error) => logging::log(Level::Warn, format_args!("plugin {id:?} failed to list: {error:#}")),
+            Err(error) => logging::log(
+                Level::Warn,
+                format_args!("plugin {id:?} failed to list: {error:#}"),
+            ),
         }
     }
     protocol::write_list(out, &entries)?;

@@ -141,9 +141,15 @@ pub fn locate(flag: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Opti
     let xdg = env("XDG_CONFIG_HOME")
         .filter(|p| Path::new(p).is_absolute())
         .map(PathBuf::from)
-        .or_else(|| env("HOME").filter(|h| !h.is_empty()).map(|home| Path::new(&home).join(".config")));
+        .or_else(|| {
+            env("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|home| Path::new(&home).join(".config"))
+        });
     let user = xdg.map(|dir| dir.join("docker-credential-wasm").join("config.toml"));
-    user.into_iter().chain([PathBuf::from(SYSTEM_CONFIG)]).find(|path| path.is_file())
+    user.into_iter()
+        .chain([PathBuf::from(SYSTEM_CONFIG)])
+        .find(|path| path.is_file())
 }
 
 /// Reads and parses the config at `path`, or the embedded default.
@@ -152,7 +158,10 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
     match path {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| {
-                format!("cannot read the config file {} (named by --config or ${CONFIG_ENV})", path.display())
+                format!(
+                    "cannot read the config file {} (named by --config or ${CONFIG_ENV})",
+                    path.display()
+                )
             })?;
             Ok(parse(&text, Origin::File(path.to_path_buf()))?)
         }
@@ -164,10 +173,18 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
 pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
     let locate = |span: std::ops::Range<usize>, message: String| {
         let (line, column) = line_column(text, span.start);
-        ConfigError { origin: origin.to_string(), line, column, message }
+        ConfigError {
+            origin: origin.to_string(),
+            line,
+            column,
+            message,
+        }
     };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let message = e.message().trim_end().replace("unknown field", "unknown key");
+        let message = e
+            .message()
+            .trim_end()
+            .replace("unknown field", "unknown key");
         locate(e.span().unwrap_or(0..0), message)
     })?;
 
@@ -176,7 +193,10 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
         let span = id.span();
         let id = id.into_inner();
         if !valid_id(&id) {
-            return Err(locate(span, format!("invalid plugin id {id:?}: use lower-case letters, digits and `-`")));
+            return Err(locate(
+                span,
+                format!("invalid plugin id {id:?}: use lower-case letters, digits and `-`"),
+            ));
         }
         let plugin = resolve_plugin(&id, plugin.into_inner(), &locate)?;
         plugins.insert(id, plugin);
@@ -184,7 +204,8 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
 
     let mut routes = Vec::new();
     for (pattern, plugin) in raw.routes {
-        let parsed = Pattern::parse(pattern.get_ref()).map_err(|e| locate(pattern.span(), e.to_string()))?;
+        let parsed =
+            Pattern::parse(pattern.get_ref()).map_err(|e| locate(pattern.span(), e.to_string()))?;
         let id = plugin.get_ref();
         if !plugins.contains_key(id) {
             if builtins::find(id).is_none() {
@@ -199,7 +220,10 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
             }
             plugins.insert(id.clone(), PluginConfig::builtin_default(id));
         }
-        routes.push(Route { pattern: parsed, plugin: id.clone() });
+        routes.push(Route {
+            pattern: parsed,
+            plugin: id.clone(),
+        });
     }
     let log = match raw.log {
         None => LogConfig::default(),
@@ -209,14 +233,26 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
             {
                 return Err(locate(
                     level.span(),
-                    format!("invalid log level {:?}; expected one of {}", level.get_ref(), LOG_LEVELS.join(", ")),
+                    format!(
+                        "invalid log level {:?}; expected one of {}",
+                        level.get_ref(),
+                        LOG_LEVELS.join(", ")
+                    ),
                 ));
             }
-            LogConfig { level: raw.level.map(Spanned::into_inner), file: raw.file.map(PathBuf::from) }
+            LogConfig {
+                level: raw.level.map(Spanned::into_inner),
+                file: raw.file.map(PathBuf::from),
+            }
         }
     };
 
-    Ok(Config { origin, router: Router::new(routes), plugins, log })
+    Ok(Config {
+        origin,
+        router: Router::new(routes),
+        plugins,
+        log,
+    })
 }
 
 impl PluginConfig {
@@ -245,7 +281,11 @@ fn resolve_plugin(
             if builtins::find(name.get_ref()).is_none() {
                 return Err(locate(
                     name.span(),
-                    format!("unknown built-in plugin {:?}; built-ins are: {}", name.get_ref(), builtins::names().join(", ")),
+                    format!(
+                        "unknown built-in plugin {:?}; built-ins are: {}",
+                        name.get_ref(),
+                        builtins::names().join(", ")
+                    ),
                 ));
             }
             PluginSource::Builtin(name.into_inner())
@@ -254,26 +294,43 @@ fn resolve_plugin(
             let sha256 = parse_sha256(digest.get_ref()).ok_or_else(|| {
                 locate(digest.span(), format!("invalid sha256 {:?}: expected 64 hexadecimal digits (`sha256sum plugin.wasm`)", digest.get_ref()))
             })?;
-            PluginSource::File { path: PathBuf::from(expand_home(path.get_ref())), sha256 }
+            PluginSource::File {
+                path: PathBuf::from(expand_home(path.get_ref())),
+                sha256,
+            }
         }
         (None, Some(path), None) => {
             return Err(locate(
                 path.span(),
-                format!("plugin {id:?} loads {:?} but has no `sha256`; add sha256 = \"<output of sha256sum>\" so only those exact bytes run", path.get_ref()),
+                format!(
+                    "plugin {id:?} loads {:?} but has no `sha256`; add sha256 = \"<output of sha256sum>\" so only those exact bytes run",
+                    path.get_ref()
+                ),
             ));
         }
         (None, None, None) if builtins::find(id).is_some() => PluginSource::Builtin(id.to_string()),
         (builtin, path, _) => {
-            let span = builtin.map(|b| b.span()).or(path.map(|p| p.span())).unwrap_or(0..0);
+            let span = builtin
+                .map(|b| b.span())
+                .or(path.map(|p| p.span()))
+                .unwrap_or(0..0);
             return Err(locate(
                 span,
-                format!("plugin {id:?} needs exactly one source: `builtin = \"<name>\"` ({}) or `path` with `sha256`", builtins::names().join(", ")),
+                format!(
+                    "plugin {id:?} needs exactly one source: `builtin = \"<name>\"` ({}) or `path` with `sha256`",
+                    builtins::names().join(", ")
+                ),
             ));
         }
     };
 
     let known_settings = match &source {
-        PluginSource::Builtin(name) => Some(builtins::find(name).expect("checked above").manifest().settings),
+        PluginSource::Builtin(name) => Some(
+            builtins::find(name)
+                .expect("checked above")
+                .manifest()
+                .settings,
+        ),
         PluginSource::File { .. } => None,
     };
     let mut settings = BTreeMap::new();
@@ -283,7 +340,11 @@ fn resolve_plugin(
         {
             return Err(locate(
                 key.span(),
-                format!("unknown setting {:?} for plugin {id:?}; expected one of: {}", key.get_ref(), known.join(", ")),
+                format!(
+                    "unknown setting {:?} for plugin {id:?}; expected one of: {}",
+                    key.get_ref(),
+                    known.join(", ")
+                ),
             ));
         }
         let text = match value.get_ref() {
@@ -294,7 +355,10 @@ fn resolve_plugin(
             _ => {
                 return Err(locate(
                     value.span(),
-                    format!("setting {:?} must be a string, number or boolean", key.get_ref()),
+                    format!(
+                        "setting {:?} must be a string, number or boolean",
+                        key.get_ref()
+                    ),
                 ));
             }
         };
@@ -302,11 +366,42 @@ fn resolve_plugin(
     }
 
     let env = raw.env.map(|names| validate_all(names, valid_env_name, "invalid environment variable name {:?}: expected letters, digits and `_`, not starting with a digit", locate)).transpose()?;
-    let files = raw.files.map(|paths| validate_all(paths, valid_file_grant, "invalid file grant {:?}: expected an absolute path or one starting with `~/`", locate)).transpose()?;
-    let memory_mib = bounded(raw.memory_mib, DEFAULT_MEMORY_MIB, 1..=4096, "memory-mib", locate)?;
-    let deadline_ms = bounded(raw.deadline_ms, DEFAULT_DEADLINE_MS, 1..=600_000, "deadline-ms", locate)?;
+    let files = raw
+        .files
+        .map(|paths| {
+            validate_all(
+                paths,
+                valid_file_grant,
+                "invalid file grant {:?}: expected an absolute path or one starting with `~/`",
+                locate,
+            )
+        })
+        .transpose()?;
+    let memory_mib = bounded(
+        raw.memory_mib,
+        DEFAULT_MEMORY_MIB,
+        1..=4096,
+        "memory-mib",
+        locate,
+    )?;
+    let deadline_ms = bounded(
+        raw.deadline_ms,
+        DEFAULT_DEADLINE_MS,
+        1..=600_000,
+        "deadline-ms",
+        locate,
+    )?;
 
-    Ok(PluginConfig { id: id.to_string(), source, settings, env, files, memory_mib, deadline_ms, ignore_store: raw.ignore_store })
+    Ok(PluginConfig {
+        id: id.to_string(),
+        source,
+        settings,
+        env,
+        files,
+        memory_mib,
+        deadline_ms,
+        ignore_store: raw.ignore_store,
+    })
 }
 
 fn validate_all(
@@ -321,7 +416,10 @@ fn validate_all(
             if valid(value.get_ref()) {
                 Ok(value.into_inner())
             } else {
-                Err(locate(value.span(), message.replace("{:?}", &format!("{:?}", value.get_ref()))))
+                Err(locate(
+                    value.span(),
+                    message.replace("{:?}", &format!("{:?}", value.get_ref())),
+                ))
             }
         })
         .collect()
@@ -334,12 +432,19 @@ fn bounded(
     key: &str,
     locate: &impl Fn(std::ops::Range<usize>, String) -> ConfigError,
 ) -> Result<u64, ConfigError> {
-    let Some(value) = value else { return Ok(default) };
+    let Some(value) = value else {
+        return Ok(default);
+    };
     match u64::try_from(*value.get_ref()) {
         Ok(n) if range.contains(&n) => Ok(n),
         _ => Err(locate(
             value.span(),
-            format!("{key} = {} is out of range; expected {} to {}", value.get_ref(), range.start(), range.end()),
+            format!(
+                "{key} = {} is out of range; expected {} to {}",
+                value.get_ref(),
+                range.start(),
+                range.end()
+            ),
         )),
     }
 }
@@ -347,18 +452,26 @@ fn bounded(
 /// Expands a leading `~/` with `$HOME`.
 pub fn expand_home(path: &str) -> String {
     match (path.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) if !home.is_empty() => format!("{}/{rest}", home.trim_end_matches('/')),
+        (Some(rest), Ok(home)) if !home.is_empty() => {
+            format!("{}/{rest}", home.trim_end_matches('/'))
+        }
         _ => path.to_string(),
     }
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !id.is_empty()
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn valid_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_') && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    bytes
+        .next()
+        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 fn valid_file_grant(path: &str) -> bool {

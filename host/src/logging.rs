@@ -26,7 +26,9 @@ impl Level {
             "info" => Ok(Some(Level::Info)),
             "debug" => Ok(Some(Level::Debug)),
             "trace" => Ok(Some(Level::Trace)),
-            other => Err(format!("invalid log level {other:?}; expected off, error, warn, info, debug or trace")),
+            other => Err(format!(
+                "invalid log level {other:?}; expected off, error, warn, info, debug or trace"
+            )),
         }
     }
 
@@ -47,13 +49,21 @@ struct Logger {
     timestamps: bool,
 }
 
-static LOGGER: OnceLock<Logger> = OnceLock::new();
+/// The logger, once chosen; `None` inside when logging is off.
+static LOGGER: OnceLock<Option<Logger>> = OnceLock::new();
 
-/// Starts logging records up to `max` to `file` (appended) or, without one, to stderr.
-/// Only the first call has an effect.
+/// Starts logging records up to `max` (`None`: nothing) to `file` (appended) or, without
+/// one, to stderr. Only the first call has an effect, so the command line and environment,
+/// read first, win over the config file.
 pub fn init(max: Option<Level>, file: Option<&std::path::Path>) -> anyhow::Result<()> {
     use anyhow::Context;
-    let Some(max) = max else { return Ok(()) };
+    if LOGGER.get().is_some() {
+        return Ok(());
+    }
+    let Some(max) = max else {
+        let _ = LOGGER.set(None);
+        return Ok(());
+    };
     let (sink, timestamps): (Box<dyn Write + Send>, bool) = match file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -65,20 +75,35 @@ pub fn init(max: Option<Level>, file: Option<&std::path::Path>) -> anyhow::Resul
         }
         None => (Box::new(std::io::stderr()), false),
     };
-    let _ = LOGGER.set(Logger { max, sink: Mutex::new(sink), timestamps });
+    let _ = LOGGER.set(Some(Logger {
+        max,
+        sink: Mutex::new(sink),
+        timestamps,
+    }));
     Ok(())
 }
 
 /// Writes one record.
 pub fn log(level: Level, message: fmt::Arguments<'_>) {
-    let Some(logger) = LOGGER.get().filter(|logger| level <= logger.max) else { return };
+    let Some(logger) = LOGGER
+        .get()
+        .and_then(Option::as_ref)
+        .filter(|logger| level <= logger.max)
+    else {
+        return;
+    };
     let mut line = String::new();
     if logger.timestamps {
         line.push_str(&utc_timestamp(std::time::SystemTime::now()));
         line.push(' ');
     }
     use std::fmt::Write as _;
-    let _ = writeln!(line, "docker-credential-wasm[{}] {}: {message}", std::process::id(), level.name());
+    let _ = writeln!(
+        line,
+        "docker-credential-wasm[{}] {}: {message}",
+        std::process::id(),
+        level.name()
+    );
     if let Ok(mut sink) = logger.sink.lock() {
         let _ = sink.write_all(line.as_bytes());
         let _ = sink.flush();
@@ -87,7 +112,9 @@ pub fn log(level: Level, message: fmt::Arguments<'_>) {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for `time`.
 fn utc_timestamp(time: std::time::SystemTime) -> String {
-    let secs = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let secs = time
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -99,7 +126,12 @@ fn utc_timestamp(time: std::time::SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 #[cfg(test)]
@@ -110,8 +142,14 @@ mod tests {
     #[test]
     fn timestamps_are_utc_calendar_dates() {
         assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(utc_timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
-        assert_eq!(utc_timestamp(UNIX_EPOCH + Duration::from_secs(1_796_003_661)), "2026-11-30T01:54:21Z");
+        assert_eq!(
+            utc_timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
+            "2000-02-29T00:00:00Z"
+        );
+        assert_eq!(
+            utc_timestamp(UNIX_EPOCH + Duration::from_secs(1_796_003_661)),
+            "2026-11-30T01:54:21Z"
+        );
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! imports nothing outside it, and runs one call in a fresh store that holds only the
 //! plugin's grants, under a memory limit and a wall-clock deadline.
 
-use crate::capabilities::{self, Grants, egress::Egress, files::FileGrants, log::PluginLog, settings::Settings};
-use crate::config::{PluginConfig, PluginSource};
 use crate::builtins;
+use crate::capabilities::{
+    self, Grants, egress::Egress, files::FileGrants, log::PluginLog, settings::Settings,
+};
+use crate::config::{PluginConfig, PluginSource};
 use anyhow::{Context, anyhow, bail};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -29,7 +31,9 @@ pub mod bindings {
     });
 }
 
-pub use bindings::docker_credential_wasm::plugin::types::{Credentials, Error as PluginError, RegistryEntry};
+pub use bindings::docker_credential_wasm::plugin::types::{
+    Credentials, Error as PluginError, RegistryEntry,
+};
 
 /// The WIT package every plugin is built against, and its version.
 pub const WIT_PACKAGE: &str = "docker-credential-wasm:plugin";
@@ -113,13 +117,20 @@ struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for State {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
     }
 }
 
@@ -130,7 +141,12 @@ struct Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         if desired > self.max_memory_bytes {
             self.memory_exceeded = true;
             wasmtime::bail!("memory limit exceeded");
@@ -138,7 +154,12 @@ impl wasmtime::ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 
@@ -195,11 +216,13 @@ impl Sandbox {
     pub fn load(&self, config: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
         let id = &config.id;
         let bytes: std::borrow::Cow<'static, [u8]> = match &config.source {
-            PluginSource::Builtin(name) => {
-                builtins::find(name).ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?.wasm.into()
-            }
+            PluginSource::Builtin(name) => builtins::find(name)
+                .ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?
+                .wasm
+                .into(),
             PluginSource::File { path, sha256 } => {
-                let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
                 let actual: [u8; 32] = Sha256::digest(&bytes).into();
                 if &actual != sha256 {
                     bail!(
@@ -217,53 +240,91 @@ impl Sandbox {
         let ty = component.component_type();
         check_imports(ty.imports(&self.engine).map(|(name, _)| name))?;
         check_exports(ty.exports(&self.engine).map(|(name, _)| name))?;
-        Ok(LoadedPlugin { id: id.clone(), component })
+        Ok(LoadedPlugin {
+            id: id.clone(),
+            component,
+        })
     }
 
     /// Runs one call in a fresh instance holding only `grants`. The outer error is the
     /// sandbox's (trap, deadline, memory); the inner one is the plugin's answer.
-    pub fn call(&self, plugin: &LoadedPlugin, grants: &Grants, call: Call) -> anyhow::Result<Result<Reply, PluginError>> {
+    pub fn call(
+        &self,
+        plugin: &LoadedPlugin,
+        grants: &Grants,
+        call: Call,
+    ) -> anyhow::Result<Result<Reply, PluginError>> {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let env = capabilities::env::granted(&grants.env, |name| std::env::var(name).ok());
-        let wasi = WasiCtx::builder().envs(&env).stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let wasi = WasiCtx::builder()
+            .envs(&env)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .build();
         let state = State {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            egress: Egress { plugin: plugin.id.clone() },
+            egress: Egress {
+                plugin: plugin.id.clone(),
+            },
             settings: Settings(grants.settings.clone()),
             files: FileGrants::new(&grants.files),
-            log: PluginLog { plugin: plugin.id.clone() },
-            limiter: Limiter { max_memory_bytes: (grants.memory_mib as usize) << 20, memory_exceeded: false },
+            log: PluginLog {
+                plugin: plugin.id.clone(),
+            },
+            limiter: Limiter {
+                max_memory_bytes: (grants.memory_mib as usize) << 20,
+                memory_exceeded: false,
+            },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(grants.deadline_ms.div_ceil(TICK.as_millis() as u64).max(1));
         store.epoch_deadline_trap();
 
-        let result = bindings::Plugin::instantiate(&mut store, &plugin.component, &self.linker).and_then(|instance| {
-            let helper = instance.docker_credential_wasm_plugin_helper();
-            Ok(match call {
-                Call::Get(registry) => helper.call_get(&mut store, &registry)?.map(Reply::Credentials),
-                Call::Store(registry, credentials) => {
-                    helper.call_save(&mut store, &registry, &credentials)?.map(|()| Reply::Done)
-                }
-                Call::Erase(registry) => helper.call_erase(&mut store, &registry)?.map(|()| Reply::Done),
-                Call::List(routed) => helper.call_list(&mut store, &routed)?.map(Reply::Entries),
-            })
-        });
+        let result = bindings::Plugin::instantiate(&mut store, &plugin.component, &self.linker)
+            .and_then(|instance| {
+                let helper = instance.docker_credential_wasm_plugin_helper();
+                Ok(match call {
+                    Call::Get(registry) => helper
+                        .call_get(&mut store, &registry)?
+                        .map(Reply::Credentials),
+                    Call::Store(registry, credentials) => helper
+                        .call_save(&mut store, &registry, &credentials)?
+                        .map(|()| Reply::Done),
+                    Call::Erase(registry) => helper
+                        .call_erase(&mut store, &registry)?
+                        .map(|()| Reply::Done),
+                    Call::List(routed) => {
+                        helper.call_list(&mut store, &routed)?.map(Reply::Entries)
+                    }
+                })
+            });
         let log = &store.data().log;
         log.captured("stdout", &stdout.contents());
         log.captured("stderr", &stderr.contents());
         result.map_err(|error| {
             let error = anyhow::Error::from(error);
             if store.data().limiter.memory_exceeded {
-                anyhow!("it exceeded its memory limit of {} MiB (memory-mib)", grants.memory_mib)
-            } else if matches!(error.downcast_ref::<wasmtime::Trap>(), Some(wasmtime::Trap::Interrupt)) {
-                anyhow!("it exceeded its deadline of {} ms (deadline-ms)", grants.deadline_ms)
+                anyhow!(
+                    "it exceeded its memory limit of {} MiB (memory-mib)",
+                    grants.memory_mib
+                )
+            } else if matches!(
+                error.downcast_ref::<wasmtime::Trap>(),
+                Some(wasmtime::Trap::Interrupt)
+            ) {
+                anyhow!(
+                    "it exceeded its deadline of {} ms (deadline-ms)",
+                    grants.deadline_ms
+                )
             } else {
-                anyhow!("it trapped: {}", capabilities::sanitize(&format!("{error:#}"), 512))
+                anyhow!(
+                    "it trapped: {}",
+                    capabilities::sanitize(&format!("{error:#}"), 512)
+                )
             }
         })
     }
@@ -365,7 +426,11 @@ pub fn check_exports<'a>(exports: impl Iterator<Item = &'a str>) -> anyhow::Resu
         ),
         None => bail!(
             "it is not a docker-credential-wasm plugin: it does not export {helper}@{WIT_VERSION} (its exports: {})",
-            if exports.is_empty() { "none".to_string() } else { exports.join(", ") }
+            if exports.is_empty() {
+                "none".to_string()
+            } else {
+                exports.join(", ")
+            }
         ),
     }
 }
@@ -376,11 +441,25 @@ mod tests {
 
     #[test]
     fn imports_outside_the_world_are_refused_by_name() {
-        let ok = ["wasi:cli/environment@0.2.4", "wasi:io/streams@0.2.0", "docker-credential-wasm:plugin/log@0.1.0"];
+        let ok = [
+            "wasi:cli/environment@0.2.4",
+            "wasi:io/streams@0.2.0",
+            "docker-credential-wasm:plugin/log@0.1.0",
+        ];
         check_imports(ok.into_iter()).unwrap();
-        let err = check_imports(["wasi:io/streams@0.2.4", "wasi:sockets/tcp@0.2.4"].into_iter()).unwrap_err();
-        assert!(err.to_string().starts_with("it imports wasi:sockets/tcp@0.2.4, which plugins may not use"), "{err}");
-        for bad in ["wasi:cli/environment@0.3.0", "evil:x/y@1.0.0", "docker-credential-wasm:plugin/log@0.2.0", "wasi:cli/environment"] {
+        let err = check_imports(["wasi:io/streams@0.2.4", "wasi:sockets/tcp@0.2.4"].into_iter())
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("it imports wasi:sockets/tcp@0.2.4, which plugins may not use"),
+            "{err}"
+        );
+        for bad in [
+            "wasi:cli/environment@0.3.0",
+            "evil:x/y@1.0.0",
+            "docker-credential-wasm:plugin/log@0.2.0",
+            "wasi:cli/environment",
+        ] {
             assert!(check_imports([bad].into_iter()).is_err(), "{bad}");
         }
     }
@@ -389,7 +468,8 @@ mod tests {
     fn the_helper_export_must_be_a_compatible_version() {
         check_exports(["docker-credential-wasm:plugin/helper@0.1.0"].into_iter()).unwrap();
         check_exports(["docker-credential-wasm:plugin/helper@0.1.7"].into_iter()).unwrap();
-        let newer = check_exports(["docker-credential-wasm:plugin/helper@0.2.0"].into_iter()).unwrap_err();
+        let newer =
+            check_exports(["docker-credential-wasm:plugin/helper@0.2.0"].into_iter()).unwrap_err();
         assert_eq!(
             newer.to_string(),
             "it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.0; rebuild it with guest-sdk 0.1.0"

@@ -21,7 +21,10 @@ impl WasiHttpHooks for Egress {
     ) -> Box<
         dyn Future<
                 Output = Result<
-                    (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>),
+                    (
+                        http::Response<WasiBody>,
+                        Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>,
+                    ),
                     wasmtime_wasi_http::Error,
                 >,
             > + Send,

@@ -26,7 +26,9 @@ pub struct Grants {
 impl Grants {
     pub fn effective(config: &PluginConfig) -> Grants {
         let manifest = match &config.source {
-            PluginSource::Builtin(name) => crate::builtins::find(name).map(|b| b.manifest()).unwrap_or_default(),
+            PluginSource::Builtin(name) => crate::builtins::find(name)
+                .map(|b| b.manifest())
+                .unwrap_or_default(),
             PluginSource::File { .. } => Manifest::default(),
         };
         Grants {
@@ -61,7 +63,10 @@ pub fn sanitize(text: &str, max_chars: usize) -> String {
 mod tests {
     #[test]
     fn sanitize_escapes_controls_and_truncates() {
-        assert_eq!(super::sanitize("a\nb\u{1b}[2Jc\r", 100), "a\\nb\\u{1b}[2Jc\\r");
+        assert_eq!(
+            super::sanitize("a\nb\u{1b}[2Jc\r", 100),
+            "a\\nb\\u{1b}[2Jc\\r"
+        );
         assert_eq!(super::sanitize("abcdef", 3), "abc…");
         assert_eq!(super::sanitize("ünï", 3), "ünï");
     }

@@ -17,7 +17,11 @@ fn the_embedded_default_parses_and_routes_nothing() {
 
 #[test]
 fn the_static_example_resolves_to_a_builtin_with_its_grants() {
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/static.toml")).unwrap();
+    let text = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../examples/static.toml"
+    ))
+    .unwrap();
     let config = parse_text(&text).unwrap();
     let plugin = &config.plugins["static"];
     assert_eq!(plugin.source, PluginSource::Builtin("static".into()));
@@ -25,7 +29,10 @@ fn the_static_example_resolves_to_a_builtin_with_its_grants() {
     assert_eq!(plugin.files, None);
     assert_eq!(plugin.settings["username"], "testuser");
     assert_eq!(plugin.settings["secret-env"], "REGISTRY_PASSWORD");
-    assert_eq!((plugin.memory_mib, plugin.deadline_ms, plugin.ignore_store), (64, 15_000, false));
+    assert_eq!(
+        (plugin.memory_mib, plugin.deadline_ms, plugin.ignore_store),
+        (64, 15_000, false)
+    );
     let registry = crate::registry::Registry::parse("127.0.0.1:5000").unwrap();
     assert_eq!(config.router.route(&registry).unwrap().plugin, "static");
 }
@@ -33,7 +40,10 @@ fn the_static_example_resolves_to_a_builtin_with_its_grants() {
 #[test]
 fn a_route_to_a_builtin_needs_no_plugin_table() {
     let config = parse_text("[routes]\n\"r.example\" = \"static\"\n").unwrap();
-    assert_eq!(config.plugins["static"], PluginConfig::builtin_default("static"));
+    assert_eq!(
+        config.plugins["static"],
+        PluginConfig::builtin_default("static")
+    );
 }
 
 #[test]
@@ -46,9 +56,18 @@ fn plugin_instances_of_one_builtin_and_external_files() {
     ))
     .unwrap();
     let a = &config.plugins["team-a"];
-    assert_eq!((a.memory_mib, a.deadline_ms, a.ignore_store), (16, 500, true));
+    assert_eq!(
+        (a.memory_mib, a.deadline_ms, a.ignore_store),
+        (16, 500, true)
+    );
     let mine = &config.plugins["mine"];
-    assert_eq!(mine.source, PluginSource::File { path: "/opt/p.wasm".into(), sha256: [0xab; 32] });
+    assert_eq!(
+        mine.source,
+        PluginSource::File {
+            path: "/opt/p.wasm".into(),
+            sha256: [0xab; 32]
+        }
+    );
     assert_eq!(mine.settings["anything"], "3");
     assert_eq!(mine.settings["flag"], "true");
     assert_eq!(mine.files, Some(vec!["~/.p/key".to_string()]));
@@ -68,8 +87,14 @@ fn unknown_keys_name_file_line_and_key() {
         error("[plugins.static]\nsettings = { username = \"u\", secret_env = \"X\" }\n"),
         "/etc/dcw.toml:2:30: unknown setting \"secret_env\" for plugin \"static\"; expected one of: username, secret-env, secret-file, secret"
     );
-    assert_eq!(error("[log]\nlevel = \"loud\"\n"), "/etc/dcw.toml:2:9: invalid log level \"loud\"; expected one of off, error, warn, info, debug, trace");
-    assert!(error("[log]\nfile = \"/x\"\ncolor = true\n").starts_with("/etc/dcw.toml:3:1: unknown key `color`"));
+    assert_eq!(
+        error("[log]\nlevel = \"loud\"\n"),
+        "/etc/dcw.toml:2:9: invalid log level \"loud\"; expected one of off, error, warn, info, debug, trace"
+    );
+    assert!(
+        error("[log]\nfile = \"/x\"\ncolor = true\n")
+            .starts_with("/etc/dcw.toml:3:1: unknown key `color`")
+    );
 }
 
 #[test]
@@ -91,7 +116,10 @@ fn bad_values_name_the_value_and_the_fix() {
         error("[plugins.mine]\nsettings = {}\n"),
         "/etc/dcw.toml:1:1: plugin \"mine\" needs exactly one source: `builtin = \"<name>\"` (static) or `path` with `sha256`"
     );
-    assert_eq!(error("[plugins.x]\nbuiltin = \"ecs\"\n"), "/etc/dcw.toml:2:11: unknown built-in plugin \"ecs\"; built-ins are: static");
+    assert_eq!(
+        error("[plugins.x]\nbuiltin = \"ecs\"\n"),
+        "/etc/dcw.toml:2:11: unknown built-in plugin \"ecs\"; built-ins are: static"
+    );
     assert_eq!(
         error("[plugins.static]\nenv = [\"OK\", \"1BAD\"]\n"),
         "/etc/dcw.toml:2:14: invalid environment variable name \"1BAD\": expected letters, digits and `_`, not starting with a digit"
@@ -100,14 +128,28 @@ fn bad_values_name_the_value_and_the_fix() {
         error("[plugins.static]\nfiles = [\"relative/key\"]\n"),
         "/etc/dcw.toml:2:10: invalid file grant \"relative/key\": expected an absolute path or one starting with `~/`"
     );
-    assert_eq!(error("[plugins.static]\nfiles = [\"/a/../etc/shadow\"]\n").split(": ").nth(1), Some("invalid file grant \"/a/../etc/shadow\""));
-    assert_eq!(error("[plugins.static]\nmemory-mib = 0\n"), "/etc/dcw.toml:2:14: memory-mib = 0 is out of range; expected 1 to 4096");
-    assert_eq!(error("[plugins.static]\ndeadline-ms = -5\n"), "/etc/dcw.toml:2:15: deadline-ms = -5 is out of range; expected 1 to 600000");
+    assert_eq!(
+        error("[plugins.static]\nfiles = [\"/a/../etc/shadow\"]\n")
+            .split(": ")
+            .nth(1),
+        Some("invalid file grant \"/a/../etc/shadow\"")
+    );
+    assert_eq!(
+        error("[plugins.static]\nmemory-mib = 0\n"),
+        "/etc/dcw.toml:2:14: memory-mib = 0 is out of range; expected 1 to 4096"
+    );
+    assert_eq!(
+        error("[plugins.static]\ndeadline-ms = -5\n"),
+        "/etc/dcw.toml:2:15: deadline-ms = -5 is out of range; expected 1 to 600000"
+    );
     assert_eq!(
         error("[plugins.static]\nsettings = { username = [\"a\"] }\n"),
         "/etc/dcw.toml:2:25: setting \"username\" must be a string, number or boolean"
     );
-    assert_eq!(error("[plugins.Static]\n"), "/etc/dcw.toml:1:10: invalid plugin id \"Static\": use lower-case letters, digits and `-`");
+    assert_eq!(
+        error("[plugins.Static]\n"),
+        "/etc/dcw.toml:1:10: invalid plugin id \"Static\": use lower-case letters, digits and `-`"
+    );
     assert!(error("[routes\n").starts_with("/etc/dcw.toml:1:8: "));
 }
 
@@ -119,16 +161,36 @@ fn locate_follows_flag_env_xdg_home_then_system() {
     std::fs::write(xdg.join("docker-credential-wasm/config.toml"), "").unwrap();
     let xdg_file = xdg.join("docker-credential-wasm/config.toml");
     let env = |vars: &'static [(&'static str, &'static str)]| {
-        move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
+        move |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
     };
     let flag = Path::new("/flag.toml");
-    assert_eq!(locate(Some(flag), env(&[(CONFIG_ENV, "/env.toml")])), Some(flag.to_path_buf()));
-    assert_eq!(locate(None, env(&[(CONFIG_ENV, "/env.toml")])), Some(PathBuf::from("/env.toml")));
+    assert_eq!(
+        locate(Some(flag), env(&[(CONFIG_ENV, "/env.toml")])),
+        Some(flag.to_path_buf())
+    );
+    assert_eq!(
+        locate(None, env(&[(CONFIG_ENV, "/env.toml")])),
+        Some(PathBuf::from("/env.toml"))
+    );
     let xdg_str: &'static str = Box::leak(xdg.to_str().unwrap().to_string().into_boxed_str());
-    let vars: &'static [(&str, &str)] = Box::leak(vec![("XDG_CONFIG_HOME", xdg_str)].into_boxed_slice());
+    let vars: &'static [(&str, &str)] =
+        Box::leak(vec![("XDG_CONFIG_HOME", xdg_str)].into_boxed_slice());
     assert_eq!(locate(None, env(vars)), Some(xdg_file));
-    let home: &'static str = Box::leak(dir.path().join("home").to_str().unwrap().to_string().into_boxed_str());
+    let home: &'static str = Box::leak(
+        dir.path()
+            .join("home")
+            .to_str()
+            .unwrap()
+            .to_string()
+            .into_boxed_str(),
+    );
     let vars: &'static [(&str, &str)] = Box::leak(vec![("HOME", home)].into_boxed_slice());
-    let expected = Path::new(SYSTEM_CONFIG).is_file().then(|| PathBuf::from(SYSTEM_CONFIG));
+    let expected = Path::new(SYSTEM_CONFIG)
+        .is_file()
+        .then(|| PathBuf::from(SYSTEM_CONFIG));
     assert_eq!(locate(None, env(vars)), expected);
 }

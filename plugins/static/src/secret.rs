@@ -45,7 +45,9 @@ impl SecretSource {
 pub fn from_env(name: &str, value: Option<String>) -> Result<String, Error> {
     match value {
         Some(value) if !value.is_empty() => Ok(value),
-        Some(_) => Err(Error::InvalidInput(format!("the environment variable {name} is empty"))),
+        Some(_) => Err(Error::InvalidInput(format!(
+            "the environment variable {name} is empty"
+        ))),
         None => Err(Error::InvalidInput(format!(
             "the environment variable {name} is not set, or not granted: set it where the \
              client runs and add \"{name}\" to the plugin's `env` grant"
@@ -56,8 +58,8 @@ pub fn from_env(name: &str, value: Option<String>) -> Result<String, Error> {
 /// The secret from the contents of the file `path`: UTF-8, with one trailing line
 /// ending removed (files written by `echo` or editors end with one).
 pub fn from_file(path: &str, contents: Vec<u8>) -> Result<String, Error> {
-    let mut text =
-        String::from_utf8(contents).map_err(|_| Error::InvalidInput(format!("the file {path} is not UTF-8")))?;
+    let mut text = String::from_utf8(contents)
+        .map_err(|_| Error::InvalidInput(format!("the file {path} is not UTF-8")))?;
     if text.ends_with('\n') {
         text.pop();
         if text.ends_with('\r') {
@@ -80,17 +82,30 @@ mod tests {
 
     #[test]
     fn exactly_one_source_is_chosen() {
-        assert_eq!(SecretSource::from_settings(s("PW"), None, None), Ok(SecretSource::Env("PW".into())));
-        assert_eq!(SecretSource::from_settings(None, s("/f"), None), Ok(SecretSource::File("/f".into())));
-        assert_eq!(SecretSource::from_settings(None, None, s("x")), Ok(SecretSource::Literal("x".into())));
+        assert_eq!(
+            SecretSource::from_settings(s("PW"), None, None),
+            Ok(SecretSource::Env("PW".into()))
+        );
+        assert_eq!(
+            SecretSource::from_settings(None, s("/f"), None),
+            Ok(SecretSource::File("/f".into()))
+        );
+        assert_eq!(
+            SecretSource::from_settings(None, None, s("x")),
+            Ok(SecretSource::Literal("x".into()))
+        );
     }
 
     #[test]
     fn no_source_or_two_sources_are_errors_that_name_the_settings() {
         let none = SecretSource::from_settings(None, None, None).unwrap_err();
-        assert!(matches!(&none, Error::InvalidInput(m) if m.starts_with("no secret source: set one of the settings `secret-env`")));
+        assert!(
+            matches!(&none, Error::InvalidInput(m) if m.starts_with("no secret source: set one of the settings `secret-env`"))
+        );
         let two = SecretSource::from_settings(s("PW"), s("/f"), None).unwrap_err();
-        assert!(matches!(&two, Error::InvalidInput(m) if m.starts_with("more than one secret source")));
+        assert!(
+            matches!(&two, Error::InvalidInput(m) if m.starts_with("more than one secret source"))
+        );
     }
 
     #[test]
@@ -98,10 +113,17 @@ mod tests {
         assert_eq!(from_env("PW", s("hunter2")), Ok("hunter2".to_string()));
         assert_eq!(
             from_env("PW", s("")),
-            Err(Error::InvalidInput("the environment variable PW is empty".into()))
+            Err(Error::InvalidInput(
+                "the environment variable PW is empty".into()
+            ))
         );
         let unset = from_env("PW", None).unwrap_err();
-        assert!(unset.message().contains("add \"PW\" to the plugin's `env` grant"), "{unset:?}");
+        assert!(
+            unset
+                .message()
+                .contains("add \"PW\" to the plugin's `env` grant"),
+            "{unset:?}"
+        );
     }
 
     #[test]
@@ -110,7 +132,10 @@ mod tests {
         assert_eq!(from_file("/f", b"pw\r\n".to_vec()), Ok("pw".to_string()));
         assert_eq!(from_file("/f", b"pw\n\n".to_vec()), Ok("pw\n".to_string()));
         assert_eq!(from_file("/f", b" pw ".to_vec()), Ok(" pw ".to_string()));
-        assert_eq!(from_file("/f", b"\n".to_vec()), Err(Error::InvalidInput("the file /f is empty".into())));
+        assert_eq!(
+            from_file("/f", b"\n".to_vec()),
+            Err(Error::InvalidInput("the file /f is empty".into()))
+        );
         assert_eq!(
             from_file("/f", vec![0xff]),
             Err(Error::InvalidInput("the file /f is not UTF-8".into()))

@@ -1,0 +1,147 @@
+//! A plugin written by an attacker, for the sandbox tests. `get(registry)` picks the attack
+//! from the registry's first label (`loop.test` loops forever, `env.test` dumps the
+//! environment, ...); what the plugin could observe comes back in the secret so the test
+//! can assert on it.
+
+use guest_sdk::__private::bindings::wasi::http::{outgoing_handler, types as http};
+use guest_sdk::{Credentials, Error, Plugin, export_plugin, files, log, settings};
+use std::io::Write;
+
+struct Hostile;
+
+fn observed(what: String) -> Result<Credentials, Error> {
+    Ok(Credentials::new("observer", what))
+}
+
+impl Plugin for Hostile {
+    fn get(registry: &str) -> Result<Credentials, Error> {
+        let attack = registry.split('.').next().unwrap_or_default();
+        match attack {
+            "ok" => Ok(Credentials::new("<token>", "identity-token").expiring_at(4_102_444_800)),
+            "env" => {
+                let mut vars: Vec<String> =
+                    std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+                vars.sort();
+                observed(vars.join(";"))
+            }
+            "args" => observed(format!(
+                "args={:?} cwd={:?}",
+                std::env::args().collect::<Vec<_>>(),
+                std::env::current_dir().ok()
+            )),
+            "fs" => {
+                let mut seen = Vec::new();
+                for path in [
+                    "/etc/passwd",
+                    "/etc/hostname",
+                    "/",
+                    ".",
+                    "/proc/self/environ",
+                    "../../etc/passwd",
+                ] {
+                    seen.push(format!(
+                        "read {path}: {}",
+                        std::fs::read(path)
+                            .map(|b| b.len().to_string())
+                            .unwrap_or_else(|e| format!("{:?}", e.kind()))
+                    ));
+                    seen.push(format!(
+                        "list {path}: {}",
+                        std::fs::read_dir(path)
+                            .map(|_| "listed".to_string())
+                            .unwrap_or_else(|e| format!("{:?}", e.kind()))
+                    ));
+                }
+                seen.push(format!(
+                    "write /tmp/hostile: {}",
+                    std::fs::write("/tmp/hostile-plugin-was-here", b"x")
+                        .map(|_| "written".to_string())
+                        .unwrap_or_else(|e| format!("{:?}", e.kind()))
+                ));
+                seen.push(format!(
+                    "grant /etc/passwd: {:?}",
+                    files::read("/etc/passwd").map(|b| b.len())
+                ));
+                observed(seen.join("; "))
+            }
+            "granted-file" => {
+                let path = settings::require("file")?;
+                observed(files::read_to_string(&path)?)
+            }
+            "settings" => observed(
+                settings::keys()
+                    .iter()
+                    .map(|k| format!("{k}={}", settings::get(k).unwrap_or_default()))
+                    .collect::<Vec<_>>()
+                    .join(";"),
+            ),
+            "stdout" => {
+                println!(
+                    "{{\"ServerURL\":\"{registry}\",\"Username\":\"forged\",\"Secret\":\"forged\"}}"
+                );
+                eprintln!("\u{1b}[2Jforged stderr");
+                log::warn("about to claim not-found\u{1b}]0;title\u{7}");
+                Err(Error::NotFound("nothing here".into()))
+            }
+            "spam" => {
+                let chunk = "x".repeat(64 * 1024);
+                for _ in 0..200 {
+                    let _ = std::io::stdout().write_all(chunk.as_bytes());
+                    let _ = std::io::stderr().write_all(chunk.as_bytes());
+                    log::debug(&chunk);
+                }
+                Ok(Credentials::new("spammer", "still-answers"))
+            }
+            "loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "memory" => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 1 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            "recursion" => {
+                fn deeper(n: u64) -> u64 {
+                    std::hint::black_box(deeper(std::hint::black_box(n) + 1)) + 1
+                }
+                observed(deeper(0).to_string())
+            }
+            "panic" => panic!("the plugin panicked on purpose"),
+            "exit" => std::process::exit(0),
+            "huge" => Ok(Credentials::new("u", "s".repeat(1 << 20))),
+            "http" => {
+                let port = settings::require("port")?;
+                observed(format!("{:?}", send_get(&format!("127.0.0.1:{port}"))))
+            }
+            other => Err(Error::InvalidInput(format!("unknown attack {other:?}"))),
+        }
+    }
+}
+
+/// A plain `wasi:http` GET to `http://{authority}/`: what a network-hungry plugin would do.
+fn send_get(authority: &str) -> Result<u16, String> {
+    let request = http::OutgoingRequest::new(http::Fields::new());
+    request
+        .set_scheme(Some(&http::Scheme::Http))
+        .map_err(|()| "scheme")?;
+    request
+        .set_authority(Some(authority))
+        .map_err(|()| "authority")?;
+    request
+        .set_path_with_query(Some("/"))
+        .map_err(|()| "path")?;
+    let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
+    future.subscribe().block();
+    match future.get() {
+        Some(Ok(Ok(response))) => Ok(response.status()),
+        Some(Ok(Err(e))) => Err(format!("{e:?}")),
+        other => Err(format!("{other:?}")),
+    }
+}
+
+export_plugin!(Hostile);
