@@ -7,6 +7,7 @@ use crate::capabilities::{
     self, Grants, egress::Egress, files::FileGrants, log::PluginLog, settings::Settings,
 };
 use crate::config::{PluginConfig, PluginSource};
+use crate::logging::{self, Level};
 use anyhow::{Context, anyhow, bail};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
@@ -197,10 +198,10 @@ impl Sandbox {
         capabilities::log::link(&mut linker, |s: &mut State| &mut s.log)?;
         capabilities::settings::link(&mut linker, |s: &mut State| &mut s.settings)?;
         capabilities::files::link(&mut linker, |s: &mut State| &mut s.files)?;
+        // The deadline clock: one epoch per tick, for as long as the engine lives.
         let ticker = engine.weak();
         std::thread::spawn(move || {
-            while let Some(engine) = ticker.upgrade() {
-                drop(engine);
+            loop {
                 std::thread::sleep(TICK);
                 match ticker.upgrade() {
                     Some(engine) => engine.increment_epoch(),
@@ -307,23 +308,33 @@ impl Sandbox {
         log.captured("stderr", &stderr.contents());
         result.map_err(|error| {
             let error = anyhow::Error::from(error);
+            logging::log(
+                Level::Debug,
+                format_args!(
+                    "plugin {}: {}",
+                    plugin.id,
+                    capabilities::sanitize(&format!("{error:?}"), 16 * 1024)
+                ),
+            );
             if store.data().limiter.memory_exceeded {
                 anyhow!(
                     "it exceeded its memory limit of {} MiB (memory-mib)",
                     grants.memory_mib
                 )
-            } else if matches!(
-                error.downcast_ref::<wasmtime::Trap>(),
-                Some(wasmtime::Trap::Interrupt)
-            ) {
-                anyhow!(
-                    "it exceeded its deadline of {} ms (deadline-ms)",
-                    grants.deadline_ms
-                )
+            } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+                match trap {
+                    wasmtime::Trap::Interrupt => anyhow!(
+                        "it exceeded its deadline of {} ms (deadline-ms)",
+                        grants.deadline_ms
+                    ),
+                    trap => anyhow!("it trapped: {trap}"),
+                }
+            } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+                anyhow!("it called exit({}) instead of returning an answer", exit.0)
             } else {
                 anyhow!(
-                    "it trapped: {}",
-                    capabilities::sanitize(&format!("{error:#}"), 512)
+                    "it failed: {}",
+                    capabilities::sanitize(&error.root_cause().to_string(), 512)
                 )
             }
         })

@@ -224,23 +224,42 @@ fn memory_growth_is_stopped_at_the_limit() {
 }
 
 #[test]
-fn traps_are_one_line() {
+fn traps_and_exits_are_one_line_naming_the_cause() {
     let (sandbox, config) = hostile("");
-    for attack in ["recursion.test", "panic.test", "exit.test"] {
+    for (attack, reason) in [
+        (
+            "panic.test",
+            "it trapped: wasm trap: wasm `unreachable` instruction executed",
+        ),
+        (
+            "recursion.test",
+            "it trapped: wasm trap: call stack exhausted",
+        ),
+        (
+            "exit.test",
+            "it called exit(0) instead of returning an answer",
+        ),
+    ] {
         let output = get(&sandbox, &config, attack, &[]);
-        assert_eq!(output.code, 1, "{attack}: {output:?}");
-        assert!(
-            output
-                .stdout
-                .starts_with("docker-credential-wasm: plugin \"hostile\" failed: it trapped: "),
-            "{attack}: {output:?}"
-        );
         assert_eq!(
-            output.stdout.matches('\n').count(),
-            1,
-            "{attack}: {output:?}"
+            (output.stdout, output.code),
+            (failed(reason), 1),
+            "{attack}"
         );
     }
+    let logged = get(&sandbox, &config, "panic.test", &["-vv"]);
+    assert!(
+        logged
+            .stderr
+            .contains("plugin hostile: stderr: thread '<unnamed>' (1) panicked at"),
+        "{}",
+        logged.stderr
+    );
+    assert!(
+        logged.stderr.contains("the plugin panicked on purpose"),
+        "{}",
+        logged.stderr
+    );
 }
 
 #[test]
