@@ -242,3 +242,19 @@ pub mod __private {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_sdk_version_is_the_wit_package_version() {
+        let wit = include_str!("../../wit/plugin.wit");
+        let package = format!(
+            "package docker-credential-wasm:plugin@{};",
+            super::WIT_VERSION
+        );
+        assert!(
+            wit.lines().any(|line| line == package),
+            "wit/plugin.wit must declare `{package}`"
+        );
+    }
+}

@@ -451,6 +451,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_host_speaks_the_wit_package_version() {
+        let wit = include_str!("../../wit/plugin.wit");
+        assert!(
+            wit.lines()
+                .any(|line| line == format!("package {WIT_PACKAGE}@{WIT_VERSION};"))
+        );
+    }
+
+    #[test]
     fn imports_outside_the_world_are_refused_by_name() {
         let ok = [
             "wasi:cli/environment@0.2.4",

@@ -348,3 +348,16 @@ fn only_the_pinned_bytes_run() {
     assert!(output.stdout.starts_with("docker-credential-wasm: plugin \"hostile\" failed: cannot load it: not a valid WebAssembly component: "), "{}", output.stdout);
     assert_eq!(output.stdout.matches('\n').count(), 1);
 }
+
+#[test]
+fn a_plugin_built_for_another_world_version_is_refused_by_name() {
+    let (sandbox, config) = plugin_config(Path::new(test_artifacts::FUTURE_WORLD), "future", "");
+    let output = get(&sandbox, &config, "x.test", &[]);
+    assert_eq!(
+        (output.stdout.as_str(), output.code),
+        (
+            "docker-credential-wasm: plugin \"future\" failed: cannot load it: it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.0; rebuild it with guest-sdk 0.1.0\n",
+            1
+        )
+    );
+}
