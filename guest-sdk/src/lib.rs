@@ -125,6 +125,14 @@ macro_rules! export_plugin {
         $crate::__private::bindings::export!(
             __DockerCredentialWasmExports with_types_in $crate::__private::bindings
         );
+        // Natively, keep the plugin "used" so its code is checked without dead-code noise.
+        #[cfg(not(target_family = "wasm"))]
+        const _: () = {
+            let _ = <$plugin as $crate::Plugin>::get;
+            let _ = <$plugin as $crate::Plugin>::store;
+            let _ = <$plugin as $crate::Plugin>::erase;
+            let _ = <$plugin as $crate::Plugin>::list;
+        };
     };
 }
 

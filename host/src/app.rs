@@ -7,7 +7,7 @@ use crate::config::{Config, PluginConfig};
 use crate::logging::{self, Level};
 use crate::protocol::{self, Action};
 use crate::registry::Registry;
-use crate::runtime::{Call, Credentials, PluginError, Reply, Sandbox};
+use crate::runtime::{Call, CallOutcome, Credentials, PluginError, Reply, Sandbox};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -26,11 +26,7 @@ const MAX_ERROR_CHARS: usize = 512;
 pub trait Plugins {
     /// One call to the plugin `plugin`. The outer error is the host's (cannot load, trap,
     /// deadline); the inner one is the plugin's own answer.
-    fn call(
-        &mut self,
-        plugin: &PluginConfig,
-        call: Call,
-    ) -> anyhow::Result<Result<Reply, PluginError>>;
+    fn call(&mut self, plugin: &PluginConfig, call: Call) -> CallOutcome;
 }
 
 /// Plugins run as WebAssembly components; the engine starts on the first call.
@@ -40,11 +36,7 @@ pub struct WasmPlugins {
 }
 
 impl Plugins for WasmPlugins {
-    fn call(
-        &mut self,
-        plugin: &PluginConfig,
-        call: Call,
-    ) -> anyhow::Result<Result<Reply, PluginError>> {
+    fn call(&mut self, plugin: &PluginConfig, call: Call) -> CallOutcome {
         let sandbox = match &mut self.sandbox {
             Some(sandbox) => sandbox,
             empty => empty.insert(Sandbox::new().context("cannot start the WebAssembly engine")?),

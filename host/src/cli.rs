@@ -88,7 +88,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(error) => return Ok(parse_failure(&args, error, &mut out)?),
+        Err(error) => return parse_failure(&args, error, &mut out),
     };
     let action = match cli.command {
         Command::Store => Action::Store,

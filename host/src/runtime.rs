@@ -85,6 +85,10 @@ pub enum Call {
     List(Vec<String>),
 }
 
+/// What a call gives: the outer error is the sandbox's (cannot load, trap, deadline,
+/// memory); the inner result is the plugin's own answer.
+pub type CallOutcome = anyhow::Result<Result<Reply, PluginError>>;
+
 /// A successful answer to a [`Call`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
@@ -249,12 +253,7 @@ impl Sandbox {
 
     /// Runs one call in a fresh instance holding only `grants`. The outer error is the
     /// sandbox's (trap, deadline, memory); the inner one is the plugin's answer.
-    pub fn call(
-        &self,
-        plugin: &LoadedPlugin,
-        grants: &Grants,
-        call: Call,
-    ) -> anyhow::Result<Result<Reply, PluginError>> {
+    pub fn call(&self, plugin: &LoadedPlugin, grants: &Grants, call: Call) -> CallOutcome {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let env = capabilities::env::granted(&grants.env, |name| std::env::var(name).ok());

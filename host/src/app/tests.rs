@@ -1,16 +1,16 @@
 use super::*;
 use crate::config::{Origin, parse};
 
+type Answer = Box<dyn Fn(&PluginConfig, &Call) -> CallOutcome>;
+
 /// Answers every call with a fixed reply and records what it was asked.
 struct FakePlugins {
-    answer: Box<dyn Fn(&PluginConfig, &Call) -> anyhow::Result<Result<Reply, PluginError>>>,
+    answer: Answer,
     calls: Vec<(String, String)>,
 }
 
 impl FakePlugins {
-    fn new(
-        answer: impl Fn(&PluginConfig, &Call) -> anyhow::Result<Result<Reply, PluginError>> + 'static,
-    ) -> Self {
+    fn new(answer: impl Fn(&PluginConfig, &Call) -> CallOutcome + 'static) -> Self {
         FakePlugins {
             answer: Box::new(answer),
             calls: Vec::new(),
@@ -19,11 +19,7 @@ impl FakePlugins {
 }
 
 impl Plugins for FakePlugins {
-    fn call(
-        &mut self,
-        plugin: &PluginConfig,
-        call: Call,
-    ) -> anyhow::Result<Result<Reply, PluginError>> {
+    fn call(&mut self, plugin: &PluginConfig, call: Call) -> CallOutcome {
         self.calls.push((plugin.id.clone(), format!("{call:?}")));
         (self.answer)(plugin, &call)
     }
@@ -44,7 +40,7 @@ fn run_with(action: Action, stdin: &str, plugins: &mut FakePlugins) -> (String, 
     (String::from_utf8(out).unwrap(), code)
 }
 
-fn credentials(username: &str, secret: &str) -> anyhow::Result<Result<Reply, PluginError>> {
+fn credentials(username: &str, secret: &str) -> CallOutcome {
     Ok(Ok(Reply::Credentials(Credentials {
         username: username.into(),
         secret: secret.into(),

@@ -47,7 +47,7 @@ pub fn sanitize(text: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max_chars));
     for (i, c) in text.chars().enumerate() {
         if i == max_chars {
-            out.push_str("…");
+            out.push('…');
             break;
         }
         if c.is_control() {

@@ -106,6 +106,7 @@ impl Plugin for Hostile {
                 }
             }
             "recursion" => {
+                #[allow(unconditional_recursion, reason = "the attack is to exhaust the stack")]
                 fn deeper(n: u64) -> u64 {
                     std::hint::black_box(deeper(std::hint::black_box(n) + 1)) + 1
                 }
