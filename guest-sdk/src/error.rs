@@ -34,8 +34,7 @@ impl Error {
 
 impl PartialEq for Error {
     fn eq(&self, other: &Self) -> bool {
-        std::mem::discriminant(self) == std::mem::discriminant(other)
-            && self.message() == other.message()
+        std::mem::discriminant(self) == std::mem::discriminant(other) && self.message() == other.message()
     }
 }
 impl Eq for Error {}
@@ -47,9 +46,7 @@ impl From<FileError> for Error {
                 "the file {name} is not granted to this plugin; add it to the plugin's `files` grant"
             )),
             FileError::NotFound(name) => Error::NotFound(format!("the file {name} does not exist")),
-            FileError::TooLarge(name) => {
-                Error::InvalidInput(format!("the file {name} is larger than the host allows"))
-            }
+            FileError::TooLarge(name) => Error::InvalidInput(format!("the file {name} is larger than the host allows")),
             FileError::Io(message) => Error::Upstream(message),
         }
     }

@@ -59,11 +59,7 @@ pub use crate::__private::bindings::docker_credential_wasm::plugin::types::Regis
 impl Credentials {
     /// Credentials with no known expiry.
     pub fn new(username: impl Into<String>, secret: impl Into<String>) -> Self {
-        Credentials {
-            username: username.into(),
-            secret: secret.into(),
-            expires_at: None,
-        }
+        Credentials { username: username.into(), secret: secret.into(), expires_at: None }
     }
 
     /// The same credentials, valid until `unix_seconds` (seconds since the Unix epoch).
@@ -75,8 +71,7 @@ impl Credentials {
 
 impl PartialEq for Credentials {
     fn eq(&self, other: &Self) -> bool {
-        (&self.username, &self.secret, self.expires_at)
-            == (&other.username, &other.secret, other.expires_at)
+        (&self.username, &self.secret, self.expires_at) == (&other.username, &other.secret, other.expires_at)
     }
 }
 impl Eq for Credentials {}
@@ -148,9 +143,7 @@ pub mod settings {
 
     /// The value of setting `key`, or an [`Error::InvalidInput`] naming the missing key.
     pub fn require(key: &str) -> Result<String, Error> {
-        get(key).ok_or_else(|| {
-            Error::InvalidInput(format!("the setting `{key}` is required but not set"))
-        })
+        get(key).ok_or_else(|| Error::InvalidInput(format!("the setting `{key}` is required but not set")))
     }
 
     /// Every key the operator set, sorted.
@@ -173,8 +166,7 @@ pub mod files {
 
     /// The contents of the granted file `name` as UTF-8 text.
     pub fn read_to_string(name: &str) -> Result<String, Error> {
-        String::from_utf8(read(name)?)
-            .map_err(|_| Error::InvalidInput(format!("the file {name} is not valid UTF-8")))
+        String::from_utf8(read(name)?).map_err(|_| Error::InvalidInput(format!("the file {name} is not valid UTF-8")))
     }
 }
 
@@ -256,13 +248,7 @@ mod tests {
     #[test]
     fn the_sdk_version_is_the_wit_package_version() {
         let wit = include_str!("../../wit/plugin.wit");
-        let package = format!(
-            "package docker-credential-wasm:plugin@{};",
-            super::WIT_VERSION
-        );
-        assert!(
-            wit.lines().any(|line| line == package),
-            "wit/plugin.wit must declare `{package}`"
-        );
+        let package = format!("package docker-credential-wasm:plugin@{};", super::WIT_VERSION);
+        assert!(wit.lines().any(|line| line == package), "wit/plugin.wit must declare `{package}`");
     }
 }

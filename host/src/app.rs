@@ -24,9 +24,8 @@ const MAX_ERROR_CHARS: usize = 512;
 
 /// Runs plugin calls.
 pub trait Plugins {
-    /// One call to the plugin `plugin`. The outer error is the host's (cannot load, trap,
-    /// deadline); the inner one is the plugin's own answer.
-    fn call(&mut self, plugin: &PluginConfig, call: Call) -> CallOutcome;
+    /// One call to the plugin `plugin` of `config`.
+    fn call(&mut self, config: &Config, plugin: &PluginConfig, call: Call) -> CallOutcome;
 }
 
 /// Plugins run as WebAssembly components; the engine starts on the first call.
@@ -36,10 +35,11 @@ pub struct WasmPlugins {
 }
 
 impl Plugins for WasmPlugins {
-    fn call(&mut self, plugin: &PluginConfig, call: Call) -> CallOutcome {
+    fn call(&mut self, config: &Config, plugin: &PluginConfig, call: Call) -> CallOutcome {
         let sandbox = match &mut self.sandbox {
             Some(sandbox) => sandbox,
-            empty => empty.insert(Sandbox::new().context("cannot start the WebAssembly engine")?),
+            empty => empty
+                .insert(Sandbox::new(config.network.ca_bundle.clone()).context("cannot start the WebAssembly engine")?),
         };
         let loaded = sandbox.load(plugin).context("cannot load it")?;
         sandbox.call(&loaded, &Grants::effective(plugin), call)
@@ -102,11 +102,7 @@ fn plugin_failed(plugin: &PluginConfig, error: anyhow::Error) -> Failure {
 
 fn plugin_error(plugin: &PluginConfig, error: &PluginError) -> Failure {
     let (kind, message) = describe(error);
-    Failure::Message(format!(
-        "{NAME}: plugin {:?}: {kind}: {}",
-        plugin.id,
-        sanitize(message, MAX_ERROR_CHARS)
-    ))
+    Failure::Message(format!("{NAME}: plugin {:?}: {kind}: {}", plugin.id, sanitize(message, MAX_ERROR_CHARS)))
 }
 
 fn describe(error: &PluginError) -> (&'static str, &str) {
@@ -124,11 +120,7 @@ fn route<'c>(config: &'c Config, registry: &Registry) -> Option<&'c PluginConfig
     let route = config.router.route(registry)?;
     logging::log(
         Level::Debug,
-        format_args!(
-            "{registry} is routed by {:?} to plugin {:?}",
-            route.pattern.to_string(),
-            route.plugin
-        ),
+        format_args!("{registry} is routed by {:?} to plugin {:?}", route.pattern.to_string(), route.plugin),
     );
     config.plugins.get(&route.plugin)
 }
@@ -139,40 +131,20 @@ fn get(
     config: impl FnOnce() -> anyhow::Result<Config>,
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
-    let server_url =
-        protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let server_url = protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
     let registry = Registry::parse(&server_url).map_err(not_found)?;
     let config = config().map_err(host_error)?;
-    let plugin = route(&config, &registry).ok_or_else(|| {
-        not_found(format_args!(
-            "no route in {} serves {registry}",
-            config.origin
-        ))
-    })?;
-    match plugins
-        .call(plugin, Call::Get(registry.to_string()))
-        .map_err(|e| plugin_failed(plugin, e))?
-    {
+    let plugin = route(&config, &registry)
+        .ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))?;
+    match plugins.call(&config, plugin, Call::Get(registry.to_string())).map_err(|e| plugin_failed(plugin, e))? {
         Ok(Reply::Credentials(credentials)) => {
             check_size(plugin, &credentials)?;
-            protocol::write_credentials(
-                out,
-                &server_url,
-                &credentials.username,
-                &credentials.secret,
-            )?;
+            protocol::write_credentials(out, &server_url, &credentials.username, &credentials.secret)?;
             Ok(())
         }
-        Ok(other) => Err(plugin_failed(
-            plugin,
-            anyhow::anyhow!("it answered get with {}", other.kind()),
-        )),
+        Ok(other) => Err(plugin_failed(plugin, anyhow::anyhow!("it answered get with {}", other.kind()))),
         Err(PluginError::NotFound(why) | PluginError::Unsupported(why)) => {
-            Err(not_found(format_args!(
-                "plugin {:?}: {}",
-                plugin.id,
-                sanitize(&why, MAX_ERROR_CHARS)
-            )))
+            Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(&why, MAX_ERROR_CHARS))))
         }
         Err(error) => Err(plugin_error(plugin, &error)),
     }
@@ -198,8 +170,7 @@ fn store(
     config: impl FnOnce() -> anyhow::Result<Config>,
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
-    let request =
-        protocol::read_store_request(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let request = protocol::read_store_request(stdin).map_err(|e| Failure::Message(e.to_string()))?;
     let registry = Registry::parse(&request.server_url).map_err(|e| host_error(e.into()))?;
     let config = config().map_err(host_error)?;
     let Some(plugin) = route(&config, &registry) else {
@@ -208,13 +179,9 @@ fn store(
             config.origin
         )));
     };
-    let credentials = Credentials {
-        username: request.username,
-        secret: request.secret,
-        expires_at: None,
-    };
+    let credentials = Credentials { username: request.username, secret: request.secret, expires_at: None };
     let answer = plugins
-        .call(plugin, Call::Store(registry.to_string(), credentials))
+        .call(&config, plugin, Call::Store(registry.to_string(), credentials))
         .map_err(|e| plugin_failed(plugin, e))?;
     accept_or_ignore(plugin, "store", answer)
 }
@@ -224,45 +191,28 @@ fn erase(
     config: impl FnOnce() -> anyhow::Result<Config>,
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
-    let server_url =
-        protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let server_url = protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
     let registry = Registry::parse(&server_url).map_err(not_found)?;
     let config = config().map_err(host_error)?;
-    let plugin = route(&config, &registry).ok_or_else(|| {
-        not_found(format_args!(
-            "no route in {} serves {registry}",
-            config.origin
-        ))
-    })?;
-    let answer = plugins
-        .call(plugin, Call::Erase(registry.to_string()))
-        .map_err(|e| plugin_failed(plugin, e))?;
+    let plugin = route(&config, &registry)
+        .ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))?;
+    let answer =
+        plugins.call(&config, plugin, Call::Erase(registry.to_string())).map_err(|e| plugin_failed(plugin, e))?;
     if let Err(PluginError::NotFound(why)) = &answer {
-        return Err(not_found(format_args!(
-            "plugin {:?}: {}",
-            plugin.id,
-            sanitize(why, MAX_ERROR_CHARS)
-        )));
+        return Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(why, MAX_ERROR_CHARS))));
     }
     accept_or_ignore(plugin, "erase", answer)
 }
 
 /// `store`/`erase` succeed when the plugin did it, or when it does not support the action
 /// and the operator chose `ignore-store` (as ecr-login's `AWS_ECR_IGNORE_CREDS_STORAGE`).
-fn accept_or_ignore(
-    plugin: &PluginConfig,
-    action: &str,
-    answer: Result<Reply, PluginError>,
-) -> Result<(), Failure> {
+fn accept_or_ignore(plugin: &PluginConfig, action: &str, answer: Result<Reply, PluginError>) -> Result<(), Failure> {
     match answer {
         Ok(_) => Ok(()),
         Err(PluginError::Unsupported(_)) if plugin.ignore_store => {
             logging::log(
                 Level::Info,
-                format_args!(
-                    "plugin {:?} does not {action} credentials; ignored (ignore-store = true)",
-                    plugin.id
-                ),
+                format_args!("plugin {:?} does not {action} credentials; ignored (ignore-store = true)", plugin.id),
             );
             Ok(())
         }
@@ -290,31 +240,24 @@ fn list(
     let mut entries = BTreeMap::new();
     for (id, registries) in routed {
         let plugin = &config.plugins[id];
-        match plugins.call(plugin, Call::List(registries)) {
+        match plugins.call(&config, plugin, Call::List(registries)) {
             Ok(Ok(Reply::Entries(listed))) => {
                 for entry in listed {
                     entries.entry(entry.registry).or_insert(entry.username);
                 }
             }
             Ok(Err(PluginError::Unsupported(_))) => {}
-            Ok(Ok(other)) => logging::log(
-                Level::Warn,
-                format_args!("plugin {id:?} answered list with {}; skipped", other.kind()),
-            ),
+            Ok(Ok(other)) => {
+                logging::log(Level::Warn, format_args!("plugin {id:?} answered list with {}; skipped", other.kind()))
+            }
             Ok(Err(error)) => {
                 let (kind, message) = describe(&error);
                 logging::log(
                     Level::Warn,
-                    format_args!(
-                        "plugin {id:?} could not list: {kind}: {}",
-                        sanitize(message, MAX_ERROR_CHARS)
-                    ),
+                    format_args!("plugin {id:?} could not list: {kind}: {}", sanitize(message, MAX_ERROR_CHARS)),
                 );
             }
-            Err(error) => logging::log(
-                Level::Warn,
-                format_args!("plugin {id:?} failed to list: {error:#}"),
-            ),
+            Err(error) => logging::log(Level::Warn, format_args!("plugin {id:?} failed to list: {error:#}")),
         }
     }
     protocol::write_list(out, &entries)?;

@@ -15,12 +15,8 @@ include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 impl Builtin {
     /// The plugin's manifest (validated by the test suite, so parsing cannot fail).
     pub fn manifest(&self) -> Manifest {
-        Manifest::parse(self.manifest_text).unwrap_or_else(|e| {
-            panic!(
-                "the manifest of built-in plugin {} is invalid: {e}",
-                self.name
-            )
-        })
+        Manifest::parse(self.manifest_text)
+            .unwrap_or_else(|e| panic!("the manifest of built-in plugin {} is invalid: {e}", self.name))
     }
 }
 
@@ -43,12 +39,7 @@ mod tests {
         assert!(names().contains(&"static"));
         for builtin in BUILTINS {
             Manifest::parse(builtin.manifest_text).unwrap();
-            assert_eq!(
-                &builtin.wasm[..8],
-                b"\0asm\x0d\0\x01\0",
-                "{} is not a component",
-                builtin.name
-            );
+            assert_eq!(&builtin.wasm[..8], b"\0asm\x0d\0\x01\0", "{} is not a component", builtin.name);
         }
     }
 }

@@ -108,18 +108,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
             _ => Some("trace".into()),
         })
         .or_else(|| std::env::var(LOG_ENV).ok().filter(|v| !v.is_empty()));
-    let log_file = cli.log_file.clone().or_else(|| {
-        std::env::var_os(LOG_FILE_ENV)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    });
+    let log_file =
+        cli.log_file.clone().or_else(|| std::env::var_os(LOG_FILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
     if let Some(level) = &level {
-        logging::init(
-            Level::parse(level)
-                .map_err(anyhow::Error::msg)
-                .context(LOG_ENV)?,
-            log_file.as_deref(),
-        )?;
+        logging::init(Level::parse(level).map_err(anyhow::Error::msg).context(LOG_ENV)?, log_file.as_deref())?;
     }
 
     let stdin = match action {
@@ -131,31 +123,20 @@ pub fn run() -> anyhow::Result<ExitCode> {
         let loaded = config::load(path.as_deref());
         if let Ok(config) = &loaded {
             // Logging not chosen on the command line or in the environment: the config's.
-            let level = Level::parse(config.log.level.as_deref().unwrap_or("warn"))
-                .map_err(anyhow::Error::msg)?;
+            let level = Level::parse(config.log.level.as_deref().unwrap_or("warn")).map_err(anyhow::Error::msg)?;
             logging::init(level, log_file.as_deref().or(config.log.file.as_deref()))?;
             logging::log(Level::Debug, format_args!("config: {}", config.origin));
         }
         loaded
     };
-    let code = app::run(
-        action,
-        &stdin,
-        &mut out,
-        load_config,
-        &mut WasmPlugins::default(),
-    )?;
+    let code = app::run(action, &stdin, &mut out, load_config, &mut WasmPlugins::default())?;
     out.flush()?;
     Ok(code)
 }
 
 /// Answers a command line clap rejected the way the reference helpers do: usage or
 /// "unknown action" on stdout with exit code 1; help and version on stdout with 0.
-fn parse_failure(
-    args: &[String],
-    error: clap::Error,
-    out: &mut impl Write,
-) -> anyhow::Result<ExitCode> {
+fn parse_failure(args: &[String], error: clap::Error, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     use clap::error::{ContextKind, ErrorKind};
     match error.kind() {
         ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
@@ -163,10 +144,7 @@ fn parse_failure(
             Ok(ExitCode::SUCCESS)
         }
         ErrorKind::InvalidSubcommand => {
-            let action = error
-                .get(ContextKind::InvalidSubcommand)
-                .map(ToString::to_string)
-                .unwrap_or_default();
+            let action = error.get(ContextKind::InvalidSubcommand).map(ToString::to_string).unwrap_or_default();
             writeln!(out, "{}", protocol::unknown_action(NAME, &action))?;
             Ok(ExitCode::FAILURE)
         }
@@ -188,10 +166,7 @@ fn parse_failure(
 
 fn read_stdin() -> anyhow::Result<Vec<u8>> {
     let mut input = Vec::new();
-    std::io::stdin()
-        .take(MAX_STDIN_BYTES + 1)
-        .read_to_end(&mut input)
-        .context("cannot read stdin")?;
+    std::io::stdin().take(MAX_STDIN_BYTES + 1).read_to_end(&mut input).context("cannot read stdin")?;
     anyhow::ensure!(
         input.len() as u64 <= MAX_STDIN_BYTES,
         "the request on stdin is larger than {MAX_STDIN_BYTES} bytes"

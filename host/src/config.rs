@@ -5,6 +5,7 @@
 //! Every error names the file, line and column, and says what is expected.
 
 use crate::builtins;
+use crate::capabilities::egress::grant::NetworkGrant;
 use crate::router::{Pattern, Route, Router};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -25,6 +26,8 @@ pub const SYSTEM_CONFIG: &str = "/etc/docker-credential-wasm/config.toml";
 pub const DEFAULT_MEMORY_MIB: u64 = 64;
 /// Default wall-clock deadline of one plugin call.
 pub const DEFAULT_DEADLINE_MS: u64 = 15_000;
+/// Default number of HTTP requests in one plugin call.
+pub const DEFAULT_MAX_REQUESTS: u64 = 32;
 
 /// Where the configuration came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,19 +52,29 @@ pub struct Config {
     pub router: Router,
     pub plugins: BTreeMap<String, PluginConfig>,
     pub log: LogConfig,
+    pub network: NetworkConfig,
 }
 
-/// One plugin instance as the operator configured it. `env` and `files` are `None` where the
-/// operator left the plugin's manifest default in place.
+/// The `[network]` table: settings of the host's own HTTP client.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetworkConfig {
+    /// PEM certificates to trust in addition to the system's (or `SSL_CERT_FILE`).
+    pub ca_bundle: Option<PathBuf>,
+}
+
+/// One plugin instance as the operator configured it. Grants and limits are `None` where
+/// the operator left the plugin's manifest (or the host's) default in place.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginConfig {
     pub id: String,
     pub source: PluginSource,
     pub settings: BTreeMap<String, String>,
+    pub network: Option<Vec<String>>,
     pub env: Option<Vec<String>>,
     pub files: Option<Vec<String>>,
-    pub memory_mib: u64,
-    pub deadline_ms: u64,
+    pub memory_mib: Option<u64>,
+    pub deadline_ms: Option<u64>,
+    pub max_requests: Option<u64>,
     pub ignore_store: bool,
 }
 
@@ -103,6 +116,14 @@ struct RawConfig {
     plugins: BTreeMap<Spanned<String>, Spanned<RawPlugin>>,
     #[serde(default)]
     log: Option<RawLog>,
+    #[serde(default)]
+    network: Option<RawNetwork>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RawNetwork {
+    ca_bundle: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -113,10 +134,12 @@ struct RawPlugin {
     sha256: Option<Spanned<String>>,
     #[serde(default)]
     settings: BTreeMap<Spanned<String>, Spanned<toml::Value>>,
+    network: Option<Vec<Spanned<String>>>,
     env: Option<Vec<Spanned<String>>>,
     files: Option<Vec<Spanned<String>>>,
     memory_mib: Option<Spanned<i64>>,
     deadline_ms: Option<Spanned<i64>>,
+    max_requests: Option<Spanned<i64>>,
     #[serde(default)]
     ignore_store: bool,
 }
@@ -141,15 +164,9 @@ pub fn locate(flag: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> Opti
     let xdg = env("XDG_CONFIG_HOME")
         .filter(|p| Path::new(p).is_absolute())
         .map(PathBuf::from)
-        .or_else(|| {
-            env("HOME")
-                .filter(|h| !h.is_empty())
-                .map(|home| Path::new(&home).join(".config"))
-        });
+        .or_else(|| env("HOME").filter(|h| !h.is_empty()).map(|home| Path::new(&home).join(".config")));
     let user = xdg.map(|dir| dir.join("docker-credential-wasm").join("config.toml"));
-    user.into_iter()
-        .chain([PathBuf::from(SYSTEM_CONFIG)])
-        .find(|path| path.is_file())
+    user.into_iter().chain([PathBuf::from(SYSTEM_CONFIG)]).find(|path| path.is_file())
 }
 
 /// Reads and parses the config at `path`, or the embedded default.
@@ -158,10 +175,7 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
     match path {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| {
-                format!(
-                    "cannot read the config file {} (named by --config or ${CONFIG_ENV})",
-                    path.display()
-                )
+                format!("cannot read the config file {} (named by --config or ${CONFIG_ENV})", path.display())
             })?;
             Ok(parse(&text, Origin::File(path.to_path_buf()))?)
         }
@@ -173,18 +187,10 @@ pub fn load(path: Option<&Path>) -> anyhow::Result<Config> {
 pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
     let locate = |span: std::ops::Range<usize>, message: String| {
         let (line, column) = line_column(text, span.start);
-        ConfigError {
-            origin: origin.to_string(),
-            line,
-            column,
-            message,
-        }
+        ConfigError { origin: origin.to_string(), line, column, message }
     };
     let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        let message = e
-            .message()
-            .trim_end()
-            .replace("unknown field", "unknown key");
+        let message = e.message().trim_end().replace("unknown field", "unknown key");
         locate(e.span().unwrap_or(0..0), message)
     })?;
 
@@ -193,10 +199,7 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
         let span = id.span();
         let id = id.into_inner();
         if !valid_id(&id) {
-            return Err(locate(
-                span,
-                format!("invalid plugin id {id:?}: use lower-case letters, digits and `-`"),
-            ));
+            return Err(locate(span, format!("invalid plugin id {id:?}: use lower-case letters, digits and `-`")));
         }
         let plugin = resolve_plugin(&id, plugin.into_inner(), &locate)?;
         plugins.insert(id, plugin);
@@ -204,8 +207,7 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
 
     let mut routes = Vec::new();
     for (pattern, plugin) in raw.routes {
-        let parsed =
-            Pattern::parse(pattern.get_ref()).map_err(|e| locate(pattern.span(), e.to_string()))?;
+        let parsed = Pattern::parse(pattern.get_ref()).map_err(|e| locate(pattern.span(), e.to_string()))?;
         let id = plugin.get_ref();
         if !plugins.contains_key(id) {
             if builtins::find(id).is_none() {
@@ -220,10 +222,7 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
             }
             plugins.insert(id.clone(), PluginConfig::builtin_default(id));
         }
-        routes.push(Route {
-            pattern: parsed,
-            plugin: id.clone(),
-        });
+        routes.push(Route { pattern: parsed, plugin: id.clone() });
     }
     let log = match raw.log {
         None => LogConfig::default(),
@@ -233,26 +232,17 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
             {
                 return Err(locate(
                     level.span(),
-                    format!(
-                        "invalid log level {:?}; expected one of {}",
-                        level.get_ref(),
-                        LOG_LEVELS.join(", ")
-                    ),
+                    format!("invalid log level {:?}; expected one of {}", level.get_ref(), LOG_LEVELS.join(", ")),
                 ));
             }
-            LogConfig {
-                level: raw.level.map(Spanned::into_inner),
-                file: raw.file.map(PathBuf::from),
-            }
+            LogConfig { level: raw.level.map(Spanned::into_inner), file: raw.file.map(PathBuf::from) }
         }
     };
 
-    Ok(Config {
-        origin,
-        router: Router::new(routes),
-        plugins,
-        log,
-    })
+    let network = NetworkConfig {
+        ca_bundle: raw.network.and_then(|n| n.ca_bundle).map(|path| PathBuf::from(expand_home(&path))),
+    };
+    Ok(Config { origin, router: Router::new(routes), plugins, log, network })
 }
 
 impl PluginConfig {
@@ -262,12 +252,26 @@ impl PluginConfig {
             id: name.to_string(),
             source: PluginSource::Builtin(name.to_string()),
             settings: BTreeMap::new(),
+            network: None,
             env: None,
             files: None,
-            memory_mib: DEFAULT_MEMORY_MIB,
-            deadline_ms: DEFAULT_DEADLINE_MS,
+            memory_mib: None,
+            deadline_ms: None,
+            max_requests: None,
             ignore_store: false,
         }
+    }
+
+    pub fn memory_mib(&self) -> u64 {
+        self.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB)
+    }
+
+    pub fn deadline_ms(&self) -> u64 {
+        self.deadline_ms.unwrap_or(DEFAULT_DEADLINE_MS)
+    }
+
+    pub fn max_requests(&self) -> u64 {
+        self.max_requests.unwrap_or(DEFAULT_MAX_REQUESTS)
     }
 }
 
@@ -292,12 +296,15 @@ fn resolve_plugin(
         }
         (None, Some(path), Some(digest)) => {
             let sha256 = parse_sha256(digest.get_ref()).ok_or_else(|| {
-                locate(digest.span(), format!("invalid sha256 {:?}: expected 64 hexadecimal digits (`sha256sum plugin.wasm`)", digest.get_ref()))
+                locate(
+                    digest.span(),
+                    format!(
+                        "invalid sha256 {:?}: expected 64 hexadecimal digits (`sha256sum plugin.wasm`)",
+                        digest.get_ref()
+                    ),
+                )
             })?;
-            PluginSource::File {
-                path: PathBuf::from(expand_home(path.get_ref())),
-                sha256,
-            }
+            PluginSource::File { path: PathBuf::from(expand_home(path.get_ref())), sha256 }
         }
         (None, Some(path), None) => {
             return Err(locate(
@@ -310,10 +317,7 @@ fn resolve_plugin(
         }
         (None, None, None) if builtins::find(id).is_some() => PluginSource::Builtin(id.to_string()),
         (builtin, path, _) => {
-            let span = builtin
-                .map(|b| b.span())
-                .or(path.map(|p| p.span()))
-                .unwrap_or(0..0);
+            let span = builtin.map(|b| b.span()).or(path.map(|p| p.span())).unwrap_or(0..0);
             return Err(locate(
                 span,
                 format!(
@@ -325,12 +329,7 @@ fn resolve_plugin(
     };
 
     let known_settings = match &source {
-        PluginSource::Builtin(name) => Some(
-            builtins::find(name)
-                .expect("checked above")
-                .manifest()
-                .settings,
-        ),
+        PluginSource::Builtin(name) => Some(builtins::find(name).expect("checked above").manifest().settings),
         PluginSource::File { .. } => None,
     };
     let mut settings = BTreeMap::new();
@@ -340,11 +339,7 @@ fn resolve_plugin(
         {
             return Err(locate(
                 key.span(),
-                format!(
-                    "unknown setting {:?} for plugin {id:?}; expected one of: {}",
-                    key.get_ref(),
-                    known.join(", ")
-                ),
+                format!("unknown setting {:?} for plugin {id:?}; expected one of: {}", key.get_ref(), known.join(", ")),
             ));
         }
         let text = match value.get_ref() {
@@ -355,17 +350,24 @@ fn resolve_plugin(
             _ => {
                 return Err(locate(
                     value.span(),
-                    format!(
-                        "setting {:?} must be a string, number or boolean",
-                        key.get_ref()
-                    ),
+                    format!("setting {:?} must be a string, number or boolean", key.get_ref()),
                 ));
             }
         };
         settings.insert(key.into_inner(), text);
     }
 
-    let env = raw.env.map(|names| validate_all(names, valid_env_name, "invalid environment variable name {:?}: expected letters, digits and `_`, not starting with a digit", locate)).transpose()?;
+    let env = raw
+        .env
+        .map(|names| {
+            validate_all(
+                names,
+                valid_env_name,
+                "invalid environment variable name {:?}: expected letters, digits and `_`, not starting with a digit",
+                locate,
+            )
+        })
+        .transpose()?;
     let files = raw
         .files
         .map(|paths| {
@@ -377,29 +379,32 @@ fn resolve_plugin(
             )
         })
         .transpose()?;
-    let memory_mib = bounded(
-        raw.memory_mib,
-        DEFAULT_MEMORY_MIB,
-        1..=4096,
-        "memory-mib",
-        locate,
-    )?;
-    let deadline_ms = bounded(
-        raw.deadline_ms,
-        DEFAULT_DEADLINE_MS,
-        1..=600_000,
-        "deadline-ms",
-        locate,
-    )?;
+    let network = raw
+        .network
+        .map(|grants| {
+            grants
+                .into_iter()
+                .map(|grant| match NetworkGrant::parse(grant.get_ref()) {
+                    Ok(_) => Ok(grant.into_inner()),
+                    Err(e) => Err(locate(grant.span(), e.to_string())),
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .transpose()?;
+    let memory_mib = bounded(raw.memory_mib, 1..=4096, "memory-mib", locate)?;
+    let deadline_ms = bounded(raw.deadline_ms, 1..=600_000, "deadline-ms", locate)?;
+    let max_requests = bounded(raw.max_requests, 0..=1000, "max-requests", locate)?;
 
     Ok(PluginConfig {
         id: id.to_string(),
         source,
         settings,
+        network,
         env,
         files,
         memory_mib,
         deadline_ms,
+        max_requests,
         ignore_store: raw.ignore_store,
     })
 }
@@ -416,10 +421,7 @@ fn validate_all(
             if valid(value.get_ref()) {
                 Ok(value.into_inner())
             } else {
-                Err(locate(
-                    value.span(),
-                    message.replace("{:?}", &format!("{:?}", value.get_ref())),
-                ))
+                Err(locate(value.span(), message.replace("{:?}", &format!("{:?}", value.get_ref()))))
             }
         })
         .collect()
@@ -427,24 +429,16 @@ fn validate_all(
 
 fn bounded(
     value: Option<Spanned<i64>>,
-    default: u64,
     range: std::ops::RangeInclusive<u64>,
     key: &str,
     locate: &impl Fn(std::ops::Range<usize>, String) -> ConfigError,
-) -> Result<u64, ConfigError> {
-    let Some(value) = value else {
-        return Ok(default);
-    };
+) -> Result<Option<u64>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
     match u64::try_from(*value.get_ref()) {
-        Ok(n) if range.contains(&n) => Ok(n),
+        Ok(n) if range.contains(&n) => Ok(Some(n)),
         _ => Err(locate(
             value.span(),
-            format!(
-                "{key} = {} is out of range; expected {} to {}",
-                value.get_ref(),
-                range.start(),
-                range.end()
-            ),
+            format!("{key} = {} is out of range; expected {} to {}", value.get_ref(), range.start(), range.end()),
         )),
     }
 }
@@ -460,17 +454,12 @@ pub fn expand_home(path: &str) -> String {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    !id.is_empty() && id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 fn valid_env_name(name: &str) -> bool {
     let mut bytes = name.bytes();
-    bytes
-        .next()
-        .is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
+    bytes.next().is_some_and(|b| b.is_ascii_alphabetic() || b == b'_')
         && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 

@@ -26,9 +26,7 @@ impl Level {
             "info" => Ok(Some(Level::Info)),
             "debug" => Ok(Some(Level::Debug)),
             "trace" => Ok(Some(Level::Trace)),
-            other => Err(format!(
-                "invalid log level {other:?}; expected off, error, warn, info, debug or trace"
-            )),
+            other => Err(format!("invalid log level {other:?}; expected off, error, warn, info, debug or trace")),
         }
     }
 
@@ -75,21 +73,13 @@ pub fn init(max: Option<Level>, file: Option<&std::path::Path>) -> anyhow::Resul
         }
         None => (Box::new(std::io::stderr()), false),
     };
-    let _ = LOGGER.set(Some(Logger {
-        max,
-        sink: Mutex::new(sink),
-        timestamps,
-    }));
+    let _ = LOGGER.set(Some(Logger { max, sink: Mutex::new(sink), timestamps }));
     Ok(())
 }
 
 /// Writes one record.
 pub fn log(level: Level, message: fmt::Arguments<'_>) {
-    let Some(logger) = LOGGER
-        .get()
-        .and_then(Option::as_ref)
-        .filter(|logger| level <= logger.max)
-    else {
+    let Some(logger) = LOGGER.get().and_then(Option::as_ref).filter(|logger| level <= logger.max) else {
         return;
     };
     let mut line = String::new();
@@ -98,12 +88,7 @@ pub fn log(level: Level, message: fmt::Arguments<'_>) {
         line.push(' ');
     }
     use std::fmt::Write as _;
-    let _ = writeln!(
-        line,
-        "docker-credential-wasm[{}] {}: {message}",
-        std::process::id(),
-        level.name()
-    );
+    let _ = writeln!(line, "docker-credential-wasm[{}] {}: {message}", std::process::id(), level.name());
     if let Ok(mut sink) = logger.sink.lock() {
         let _ = sink.write_all(line.as_bytes());
         let _ = sink.flush();
@@ -112,9 +97,7 @@ pub fn log(level: Level, message: fmt::Arguments<'_>) {
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for `time`.
 fn utc_timestamp(time: std::time::SystemTime) -> String {
-    let secs = time
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let secs = time.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let (days, rem) = (secs / 86_400, secs % 86_400);
     // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
     let z = days as i64 + 719_468;
@@ -126,12 +109,7 @@ fn utc_timestamp(time: std::time::SystemTime) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    format!("{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z", rem / 3600, rem % 3600 / 60, rem % 60)
 }
 
 #[cfg(test)]
@@ -142,14 +120,8 @@ mod tests {
     #[test]
     fn timestamps_are_utc_calendar_dates() {
         assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-        assert_eq!(
-            utc_timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)),
-            "2000-02-29T00:00:00Z"
-        );
-        assert_eq!(
-            utc_timestamp(UNIX_EPOCH + Duration::from_secs(1_796_003_661)),
-            "2026-11-30T01:54:21Z"
-        );
+        assert_eq!(utc_timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
+        assert_eq!(utc_timestamp(UNIX_EPOCH + Duration::from_secs(1_796_003_661)), "2026-11-30T01:54:21Z");
     }
 
     #[test]

@@ -9,6 +9,9 @@ use serde::Deserialize;
 pub struct Manifest {
     /// One line saying what the plugin does.
     pub description: String,
+    /// Network grants the plugin needs by default (`scheme://host[:port][/path]`).
+    #[serde(default)]
+    pub network: Vec<String>,
     /// Environment variable names the plugin reads by default.
     #[serde(default)]
     pub env: Vec<String>,

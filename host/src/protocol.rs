@@ -27,13 +27,7 @@ pub enum Action {
 
 impl Action {
     /// Every action, in the order the usage line names them.
-    pub const ALL: [Action; 5] = [
-        Action::Store,
-        Action::Get,
-        Action::Erase,
-        Action::List,
-        Action::Version,
-    ];
+    pub const ALL: [Action; 5] = [Action::Store, Action::Get, Action::Erase, Action::List, Action::Version];
 
     /// The action named `name`, as a client spells it.
     pub fn parse(name: &str) -> Option<Action> {
@@ -118,26 +112,18 @@ pub fn read_store_request(input: &[u8]) -> Result<StoreRequest, RequestError> {
         }
     };
     let field = |name: &str| -> Result<String, RequestError> {
-        let value = object.get(name).or_else(|| {
-            object
-                .iter()
-                .find(|(k, _)| k.eq_ignore_ascii_case(name))
-                .map(|(_, v)| v)
-        });
+        let value =
+            object.get(name).or_else(|| object.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v));
         match value {
             None | Some(serde_json::Value::Null) => Ok(String::new()),
             Some(serde_json::Value::String(s)) => Ok(s.clone()),
-            Some(other) => Err(RequestError::MalformedJson(format!(
-                "field {name} must be a string, found {}",
-                json_kind(other)
-            ))),
+            Some(other) => {
+                Err(RequestError::MalformedJson(format!("field {name} must be a string, found {}", json_kind(other))))
+            }
         }
     };
-    let request = StoreRequest {
-        server_url: field("ServerURL")?,
-        username: field("Username")?,
-        secret: field("Secret")?,
-    };
+    let request =
+        StoreRequest { server_url: field("ServerURL")?, username: field("Username")?, secret: field("Secret")? };
     if request.server_url.is_empty() {
         return Err(RequestError::MissingServerUrl);
     }
@@ -160,12 +146,7 @@ fn json_kind(value: &serde_json::Value) -> &'static str {
 
 /// Writes the `get` answer, byte for byte as Go's `json.NewEncoder(os.Stdout).Encode`
 /// writes `credentials.Credentials`: fields in declaration order, HTML-safe escaping, `\n`.
-pub fn write_credentials(
-    out: &mut impl Write,
-    server_url: &str,
-    username: &str,
-    secret: &str,
-) -> io::Result<()> {
+pub fn write_credentials(out: &mut impl Write, server_url: &str, username: &str, secret: &str) -> io::Result<()> {
     let mut line = String::with_capacity(48 + server_url.len() + username.len() + secret.len());
     line.push_str("{\"ServerURL\":");
     push_json_string(&mut line, server_url);
@@ -211,9 +192,7 @@ fn push_json_string(out: &mut String, value: &str) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
-                out.push_str(&format!("\\u{:04x}", c as u32))
-            }
+            '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
             c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
             c => out.push(c),
         }
@@ -271,89 +250,40 @@ mod tests {
         ]);
         let mut out = Vec::new();
         write_list(&mut out, &entries).unwrap();
-        assert_eq!(
-            out,
-            b"{\"127.0.0.1:5000\":\"testuser\",\"registry.example:5000\":\"bob\"}\n"
-        );
+        assert_eq!(out, b"{\"127.0.0.1:5000\":\"testuser\",\"registry.example:5000\":\"bob\"}\n");
     }
 
     #[test]
     fn server_url_lines_are_joined_and_trimmed() {
-        assert_eq!(
-            read_server_url(b"127.0.0.1:5000\n"),
-            Ok("127.0.0.1:5000".into())
-        );
-        assert_eq!(
-            read_server_url(b"  https://index.docker.io/v1/\r\n"),
-            Ok("https://index.docker.io/v1/".into())
-        );
-        assert_eq!(
-            read_server_url(b"local\nhost:5000\n"),
-            Ok("localhost:5000".into())
-        );
+        assert_eq!(read_server_url(b"127.0.0.1:5000\n"), Ok("127.0.0.1:5000".into()));
+        assert_eq!(read_server_url(b"  https://index.docker.io/v1/\r\n"), Ok("https://index.docker.io/v1/".into()));
+        assert_eq!(read_server_url(b"local\nhost:5000\n"), Ok("localhost:5000".into()));
         assert_eq!(read_server_url(b""), Err(RequestError::MissingServerUrl));
-        assert_eq!(
-            read_server_url(b" \n\t\n"),
-            Err(RequestError::MissingServerUrl)
-        );
+        assert_eq!(read_server_url(b" \n\t\n"), Err(RequestError::MissingServerUrl));
         assert_eq!(read_server_url(b"\xff"), Err(RequestError::NotUtf8));
     }
 
     #[test]
     fn store_request_fields_match_like_go() {
-        let request =
-            read_store_request(br#"{"ServerURL":"r:5000","Username":"u","Secret":"s","Extra":1}"#)
-                .unwrap();
-        assert_eq!(
-            request,
-            StoreRequest {
-                server_url: "r:5000".into(),
-                username: "u".into(),
-                secret: "s".into()
-            }
-        );
+        let request = read_store_request(br#"{"ServerURL":"r:5000","Username":"u","Secret":"s","Extra":1}"#).unwrap();
+        assert_eq!(request, StoreRequest { server_url: "r:5000".into(), username: "u".into(), secret: "s".into() });
         let folded = read_store_request(br#"{"serverurl":"r","USERNAME":"u"}"#).unwrap();
-        assert_eq!(
-            folded,
-            StoreRequest {
-                server_url: "r".into(),
-                username: "u".into(),
-                secret: String::new()
-            }
-        );
+        assert_eq!(folded, StoreRequest { server_url: "r".into(), username: "u".into(), secret: String::new() });
     }
 
     #[test]
     fn store_request_errors_are_the_reference_texts() {
-        assert_eq!(
-            read_store_request(br#"{"Username":"u","Secret":"s"}"#),
-            Err(RequestError::MissingServerUrl)
-        );
-        assert_eq!(
-            read_store_request(br#"{"ServerURL":"r","Secret":"s"}"#),
-            Err(RequestError::MissingUsername)
-        );
-        assert_eq!(
-            RequestError::MissingServerUrl.to_string(),
-            "no credentials server URL"
-        );
-        assert_eq!(
-            RequestError::MissingUsername.to_string(),
-            "no credentials username"
-        );
-        assert_eq!(
-            read_store_request(b"null"),
-            Err(RequestError::MissingServerUrl)
-        );
+        assert_eq!(read_store_request(br#"{"Username":"u","Secret":"s"}"#), Err(RequestError::MissingServerUrl));
+        assert_eq!(read_store_request(br#"{"ServerURL":"r","Secret":"s"}"#), Err(RequestError::MissingUsername));
+        assert_eq!(RequestError::MissingServerUrl.to_string(), "no credentials server URL");
+        assert_eq!(RequestError::MissingUsername.to_string(), "no credentials username");
+        assert_eq!(read_store_request(b"null"), Err(RequestError::MissingServerUrl));
     }
 
     #[test]
     fn malformed_store_json_names_the_problem() {
         let err = read_store_request(b"{not json").unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "invalid credentials JSON on stdin: key must be a string at line 1 column 2"
-        );
+        assert_eq!(err.to_string(), "invalid credentials JSON on stdin: key must be a string at line 1 column 2");
         let err = read_store_request(b"[1]").unwrap_err();
         assert_eq!(
             err.to_string(),
@@ -366,22 +296,14 @@ mod tests {
         );
         assert_eq!(
             read_store_request(b""),
-            Err(RequestError::MalformedJson(
-                "EOF while parsing a value at line 1 column 0".into()
-            ))
+            Err(RequestError::MalformedJson("EOF while parsing a value at line 1 column 0".into()))
         );
     }
 
     #[test]
     fn fixed_texts() {
-        assert_eq!(
-            usage("docker-credential-wasm"),
-            "Usage: docker-credential-wasm <store|get|erase|list|version>"
-        );
-        assert_eq!(
-            unknown_action("docker-credential-wasm", "fetch"),
-            "docker-credential-wasm: unknown action: fetch"
-        );
+        assert_eq!(usage("docker-credential-wasm"), "Usage: docker-credential-wasm <store|get|erase|list|version>");
+        assert_eq!(unknown_action("docker-credential-wasm", "fetch"), "docker-credential-wasm: unknown action: fetch");
         assert_eq!(version_line("n", "p", "1.2.3"), "n (p) 1.2.3");
         assert_eq!(NOT_FOUND, "credentials not found in native keychain");
         for action in Action::ALL {

@@ -12,12 +12,8 @@ use std::fmt;
 pub const DOCKER_HUB: &str = "docker.io";
 
 /// Host names that all mean Docker Hub.
-const DOCKER_HUB_ALIASES: [&str; 4] = [
-    "docker.io",
-    "index.docker.io",
-    "registry-1.docker.io",
-    "registry.hub.docker.com",
-];
+const DOCKER_HUB_ALIASES: [&str; 4] =
+    ["docker.io", "index.docker.io", "registry-1.docker.io", "registry.hub.docker.com"];
 
 /// A normalised registry: lower-case host (IPv6 in brackets) and an optional port.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -63,17 +59,12 @@ impl Registry {
         if authority.contains('@') {
             return Err(RegistryError::UserInfo(input.into()));
         }
-        let (host, port) =
-            split_host_port(authority).ok_or_else(|| RegistryError::Port(input.into()))?;
+        let (host, port) = split_host_port(authority).ok_or_else(|| RegistryError::Port(input.into()))?;
         let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
         if !valid_host(&host) {
             return Err(RegistryError::Host(input.into()));
         }
-        let host = if DOCKER_HUB_ALIASES.contains(&host.as_str()) {
-            DOCKER_HUB.to_string()
-        } else {
-            host
-        };
+        let host = if DOCKER_HUB_ALIASES.contains(&host.as_str()) { DOCKER_HUB.to_string() } else { host };
         Ok(Registry { host, port })
     }
 
@@ -137,9 +128,7 @@ fn valid_host(host: &str) -> bool {
         && host.split('.').all(|label| {
             !label.is_empty()
                 && label.len() <= 63
-                && label
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -168,15 +157,9 @@ mod tests {
     #[test]
     fn scheme_path_case_and_trailing_dot_are_dropped_port_kept() {
         assert_eq!(key("127.0.0.1:5000"), "127.0.0.1:5000");
-        assert_eq!(
-            key("https://Registry.Example.COM:5000/v2/foo"),
-            "registry.example.com:5000"
-        );
+        assert_eq!(key("https://Registry.Example.COM:5000/v2/foo"), "registry.example.com:5000");
         assert_eq!(key("HTTP://localhost:5000"), "localhost:5000");
-        assert_eq!(
-            key("123456789012.dkr.ecr.us-east-1.amazonaws.com"),
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-        );
+        assert_eq!(key("123456789012.dkr.ecr.us-east-1.amazonaws.com"), "123456789012.dkr.ecr.us-east-1.amazonaws.com");
         assert_eq!(key("gcr.io."), "gcr.io");
         assert_eq!(key("[::1]:5000"), "[::1]:5000");
         assert_eq!(key("https://[::1]/v2/"), "[::1]");
@@ -187,27 +170,10 @@ mod tests {
     #[test]
     fn bad_server_urls_name_the_problem() {
         assert_eq!(Registry::parse(" "), Err(RegistryError::Empty));
-        assert_eq!(
-            Registry::parse("ftp://host"),
-            Err(RegistryError::Scheme("ftp://host".into(), "ftp".into()))
-        );
-        assert_eq!(
-            Registry::parse("https://u:p@host"),
-            Err(RegistryError::UserInfo("https://u:p@host".into()))
-        );
-        for bad_port in [
-            "host:0",
-            "host:65536",
-            "host:http",
-            "host:",
-            "host:+5",
-            "host:05000",
-        ] {
-            assert_eq!(
-                Registry::parse(bad_port),
-                Err(RegistryError::Port(bad_port.into())),
-                "{bad_port}"
-            );
+        assert_eq!(Registry::parse("ftp://host"), Err(RegistryError::Scheme("ftp://host".into(), "ftp".into())));
+        assert_eq!(Registry::parse("https://u:p@host"), Err(RegistryError::UserInfo("https://u:p@host".into())));
+        for bad_port in ["host:0", "host:65536", "host:http", "host:", "host:+5", "host:05000"] {
+            assert_eq!(Registry::parse(bad_port), Err(RegistryError::Port(bad_port.into())), "{bad_port}");
         }
         for bad_host in ["ho st", "a..b", "[zz]:5", "exa\u{e9}mple.com", ":5000"] {
             assert!(Registry::parse(bad_host).is_err(), "{bad_host}");

@@ -32,15 +32,11 @@ pub struct PatternError {
 
 impl Pattern {
     pub fn parse(text: &str) -> Result<Pattern, PatternError> {
-        let error = |reason| PatternError {
-            pattern: text.to_string(),
-            reason,
-        };
+        let error = |reason| PatternError { pattern: text.to_string(), reason };
         if text.contains("://") || text.contains('/') {
             return Err(error("no scheme or path is allowed"));
         }
-        let (host, port) = split_host_port(text)
-            .ok_or_else(|| error("the port is not a number from 1 to 65535"))?;
+        let (host, port) = split_host_port(text).ok_or_else(|| error("the port is not a number from 1 to 65535"))?;
         let host = host.strip_suffix('.').unwrap_or(host).to_ascii_lowercase();
         if host.is_empty() {
             return Err(error("the host is empty"));
@@ -58,20 +54,14 @@ impl Pattern {
         for label in &labels {
             let valid = !label.is_empty()
                 && (label.starts_with('[')
-                    || label
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*'));
+                    || label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'*'));
             if !valid {
                 return Err(error(
                     "a host label is empty or has a character other than letters, digits, `-`, `_` and `*`",
                 ));
             }
         }
-        Ok(Pattern {
-            text: text.to_ascii_lowercase(),
-            labels,
-            port,
-        })
+        Ok(Pattern { text: text.to_ascii_lowercase(), labels, port })
     }
 
     /// Whether this pattern serves `registry`.
@@ -85,11 +75,7 @@ impl Pattern {
         }
         let mut labels = host.split('.');
         let same_count = host.split('.').count() == self.labels.len();
-        same_count
-            && self
-                .labels
-                .iter()
-                .all(|pattern| labels.next().is_some_and(|label| glob(pattern, label)))
+        same_count && self.labels.iter().all(|pattern| labels.next().is_some_and(|label| glob(pattern, label)))
     }
 
     /// Whether the pattern names exactly one registry (no `*`).
@@ -145,19 +131,14 @@ pub struct Router {
 impl Router {
     pub fn new(mut routes: Vec<Route>) -> Router {
         routes.sort_by(|a, b| {
-            b.pattern
-                .specificity()
-                .cmp(&a.pattern.specificity())
-                .then_with(|| a.pattern.text.cmp(&b.pattern.text))
+            b.pattern.specificity().cmp(&a.pattern.specificity()).then_with(|| a.pattern.text.cmp(&b.pattern.text))
         });
         Router { routes }
     }
 
     /// The route serving `registry`, if any.
     pub fn route(&self, registry: &Registry) -> Option<&Route> {
-        self.routes
-            .iter()
-            .find(|route| route.pattern.matches(registry))
+        self.routes.iter().find(|route| route.pattern.matches(registry))
     }
 
     /// All routes, most specific first.
@@ -175,9 +156,7 @@ mod tests {
     }
 
     fn matches(pattern: &str, server_url: &str) -> bool {
-        Pattern::parse(pattern)
-            .unwrap()
-            .matches(&registry(server_url))
+        Pattern::parse(pattern).unwrap().matches(&registry(server_url))
     }
 
     #[test]
@@ -198,14 +177,8 @@ mod tests {
         assert!(!matches("*.azurecr.io", "a.b.azurecr.io"));
         assert!(!matches("*.azurecr.io", "evilazurecr.io"));
         assert!(!matches("*.azurecr.io", "myreg.azurecr.io.evil.net"));
-        assert!(matches(
-            "*.dkr.ecr.*.amazonaws.com",
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-        ));
-        assert!(!matches(
-            "*.dkr.ecr.*.amazonaws.com",
-            "123456789012.dkr.ecr.us-east-1.amazonaws.com.cn"
-        ));
+        assert!(matches("*.dkr.ecr.*.amazonaws.com", "123456789012.dkr.ecr.us-east-1.amazonaws.com"));
+        assert!(!matches("*.dkr.ecr.*.amazonaws.com", "123456789012.dkr.ecr.us-east-1.amazonaws.com.cn"));
         assert!(matches("*-docker.pkg.dev", "europe-west3-docker.pkg.dev"));
         assert!(!matches("*-docker.pkg.dev", "docker.pkg.dev"));
         assert!(matches("*-docker.pkg.dev", "-docker.pkg.dev"));
@@ -217,10 +190,7 @@ mod tests {
 
     #[test]
     fn the_most_specific_route_wins() {
-        let route = |p: &str, id: &str| Route {
-            pattern: Pattern::parse(p).unwrap(),
-            plugin: id.into(),
-        };
+        let route = |p: &str, id: &str| Route { pattern: Pattern::parse(p).unwrap(), plugin: id.into() };
         let router = Router::new(vec![
             route("*.example.com", "wild"),
             route("*.*.com", "wilder"),
@@ -238,16 +208,7 @@ mod tests {
 
     #[test]
     fn bad_patterns_say_what_is_expected() {
-        for bad in [
-            "https://x.io",
-            "x.io/v2",
-            "x.io:99999",
-            "",
-            "a..b",
-            "a b.io",
-            "[::1*]",
-            "*.io:",
-        ] {
+        for bad in ["https://x.io", "x.io/v2", "x.io:99999", "", "a..b", "a b.io", "[::1*]", "*.io:"] {
             assert!(Pattern::parse(bad).is_err(), "{bad:?}");
         }
         assert_eq!(

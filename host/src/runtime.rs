@@ -3,14 +3,14 @@
 //! plugin's grants, under a memory limit and a wall-clock deadline.
 
 use crate::builtins;
-use crate::capabilities::{
-    self, Grants, egress::Egress, files::FileGrants, log::PluginLog, settings::Settings,
-};
+use crate::capabilities::egress::{Bounds, Egress};
+use crate::capabilities::{self, Grants, files::FileGrants, log::PluginLog, settings::Settings};
 use crate::config::{PluginConfig, PluginSource};
 use crate::logging::{self, Level};
 use anyhow::{Context, anyhow, bail};
 use sha2::{Digest, Sha256};
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use wasmtime::component::{Component, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
@@ -32,9 +32,7 @@ pub mod bindings {
     });
 }
 
-pub use bindings::docker_credential_wasm::plugin::types::{
-    Credentials, Error as PluginError, RegistryEntry,
-};
+pub use bindings::docker_credential_wasm::plugin::types::{Credentials, Error as PluginError, RegistryEntry};
 
 /// The WIT package every plugin is built against, and its version.
 pub const WIT_PACKAGE: &str = "docker-credential-wasm:plugin";
@@ -122,20 +120,13 @@ struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
     }
 }
 
 impl WasiHttpView for State {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.egress,
-        }
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
     }
 }
 
@@ -146,12 +137,7 @@ struct Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         if desired > self.max_memory_bytes {
             self.memory_exceeded = true;
             wasmtime::bail!("memory limit exceeded");
@@ -159,12 +145,7 @@ impl wasmtime::ResourceLimiter for Limiter {
         Ok(true)
     }
 
-    fn table_growing(
-        &mut self,
-        _current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
         Ok(desired <= 100_000)
     }
 
@@ -183,6 +164,7 @@ impl wasmtime::ResourceLimiter for Limiter {
 pub struct Sandbox {
     engine: Engine,
     linker: Linker<State>,
+    ca_bundle: Option<std::path::PathBuf>,
 }
 
 /// A plugin whose bytes were verified and compiled, and whose world was checked.
@@ -192,7 +174,8 @@ pub struct LoadedPlugin {
 }
 
 impl Sandbox {
-    pub fn new() -> anyhow::Result<Sandbox> {
+    /// A sandbox whose plugins' HTTPS requests also trust the PEM certificates in `ca_bundle`.
+    pub fn new(ca_bundle: Option<std::path::PathBuf>) -> anyhow::Result<Sandbox> {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
@@ -213,7 +196,7 @@ impl Sandbox {
                 }
             }
         });
-        Ok(Sandbox { engine, linker })
+        Ok(Sandbox { engine, linker, ca_bundle })
     }
 
     /// Loads the plugin `config` names: its bytes (checked against the pinned sha256 for
@@ -221,13 +204,11 @@ impl Sandbox {
     pub fn load(&self, config: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
         let id = &config.id;
         let bytes: std::borrow::Cow<'static, [u8]> = match &config.source {
-            PluginSource::Builtin(name) => builtins::find(name)
-                .ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?
-                .wasm
-                .into(),
+            PluginSource::Builtin(name) => {
+                builtins::find(name).ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?.wasm.into()
+            }
             PluginSource::File { path, sha256 } => {
-                let bytes = std::fs::read(path)
-                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
                 let actual: [u8; 32] = Sha256::digest(&bytes).into();
                 if &actual != sha256 {
                     bail!(
@@ -240,15 +221,12 @@ impl Sandbox {
                 bytes.into()
             }
         };
-        let component = Component::new(&self.engine, &bytes)
-            .map_err(|e| anyhow!("not a valid WebAssembly component: {e}"))?;
+        let component =
+            Component::new(&self.engine, &bytes).map_err(|e| anyhow!("not a valid WebAssembly component: {e}"))?;
         let ty = component.component_type();
         check_imports(ty.imports(&self.engine).map(|(name, _)| name))?;
         check_exports(ty.exports(&self.engine).map(|(name, _)| name))?;
-        Ok(LoadedPlugin {
-            id: id.clone(),
-            component,
-        })
+        Ok(LoadedPlugin { id: id.clone(), component })
     }
 
     /// Runs one call in a fresh instance holding only `grants`. The outer error is the
@@ -257,51 +235,40 @@ impl Sandbox {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let env = capabilities::env::granted(&grants.env, |name| std::env::var(name).ok());
-        let wasi = WasiCtx::builder()
-            .envs(&env)
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .build();
+        let wasi = WasiCtx::builder().envs(&env).stdout(stdout.clone()).stderr(stderr.clone()).build();
         let state = State {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             egress: Egress {
                 plugin: plugin.id.clone(),
+                grants: Arc::new(grants.network.clone()),
+                bounds: Bounds { max_requests: grants.max_requests as u32, ..Bounds::default() },
+                ca_bundle: self.ca_bundle.clone(),
+                deadline: Instant::now() + Duration::from_millis(grants.deadline_ms),
+                requests: 0,
             },
             settings: Settings(grants.settings.clone()),
             files: FileGrants::new(&grants.files),
-            log: PluginLog {
-                plugin: plugin.id.clone(),
-            },
-            limiter: Limiter {
-                max_memory_bytes: (grants.memory_mib as usize) << 20,
-                memory_exceeded: false,
-            },
+            log: PluginLog { plugin: plugin.id.clone() },
+            limiter: Limiter { max_memory_bytes: (grants.memory_mib as usize) << 20, memory_exceeded: false },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(grants.deadline_ms.div_ceil(TICK.as_millis() as u64).max(1));
         store.epoch_deadline_trap();
 
-        let result = bindings::Plugin::instantiate(&mut store, &plugin.component, &self.linker)
-            .and_then(|instance| {
-                let helper = instance.docker_credential_wasm_plugin_helper();
-                Ok(match call {
-                    Call::Get(registry) => helper
-                        .call_get(&mut store, &registry)?
-                        .map(Reply::Credentials),
-                    Call::Store(registry, credentials) => helper
-                        .call_save(&mut store, &registry, &credentials)?
-                        .map(|()| Reply::Done),
-                    Call::Erase(registry) => helper
-                        .call_erase(&mut store, &registry)?
-                        .map(|()| Reply::Done),
-                    Call::List(routed) => {
-                        helper.call_list(&mut store, &routed)?.map(Reply::Entries)
-                    }
-                })
-            });
+        let result = bindings::Plugin::instantiate(&mut store, &plugin.component, &self.linker).and_then(|instance| {
+            let helper = instance.docker_credential_wasm_plugin_helper();
+            Ok(match call {
+                Call::Get(registry) => helper.call_get(&mut store, &registry)?.map(Reply::Credentials),
+                Call::Store(registry, credentials) => {
+                    helper.call_save(&mut store, &registry, &credentials)?.map(|()| Reply::Done)
+                }
+                Call::Erase(registry) => helper.call_erase(&mut store, &registry)?.map(|()| Reply::Done),
+                Call::List(routed) => helper.call_list(&mut store, &routed)?.map(Reply::Entries),
+            })
+        });
         let log = &store.data().log;
         log.captured("stdout", &stdout.contents());
         log.captured("stderr", &stderr.contents());
@@ -309,32 +276,21 @@ impl Sandbox {
             let error = anyhow::Error::from(error);
             logging::log(
                 Level::Debug,
-                format_args!(
-                    "plugin {}: {}",
-                    plugin.id,
-                    capabilities::sanitize(&format!("{error:?}"), 16 * 1024)
-                ),
+                format_args!("plugin {}: {}", plugin.id, capabilities::sanitize(&format!("{error:?}"), 16 * 1024)),
             );
             if store.data().limiter.memory_exceeded {
-                anyhow!(
-                    "it exceeded its memory limit of {} MiB (memory-mib)",
-                    grants.memory_mib
-                )
+                anyhow!("it exceeded its memory limit of {} MiB (memory-mib)", grants.memory_mib)
             } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
                 match trap {
-                    wasmtime::Trap::Interrupt => anyhow!(
-                        "it exceeded its deadline of {} ms (deadline-ms)",
-                        grants.deadline_ms
-                    ),
+                    wasmtime::Trap::Interrupt => {
+                        anyhow!("it exceeded its deadline of {} ms (deadline-ms)", grants.deadline_ms)
+                    }
                     trap => anyhow!("it trapped: {trap}"),
                 }
             } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 anyhow!("it called exit({}) instead of returning an answer", exit.0)
             } else {
-                anyhow!(
-                    "it failed: {}",
-                    capabilities::sanitize(&error.root_cause().to_string(), 512)
-                )
+                anyhow!("it failed: {}", capabilities::sanitize(&error.root_cause().to_string(), 512))
             }
         })
     }
@@ -436,11 +392,7 @@ pub fn check_exports<'a>(exports: impl Iterator<Item = &'a str>) -> anyhow::Resu
         ),
         None => bail!(
             "it is not a docker-credential-wasm plugin: it does not export {helper}@{WIT_VERSION} (its exports: {})",
-            if exports.is_empty() {
-                "none".to_string()
-            } else {
-                exports.join(", ")
-            }
+            if exports.is_empty() { "none".to_string() } else { exports.join(", ") }
         ),
     }
 }
@@ -452,27 +404,15 @@ mod tests {
     #[test]
     fn the_host_speaks_the_wit_package_version() {
         let wit = include_str!("../../wit/plugin.wit");
-        assert!(
-            wit.lines()
-                .any(|line| line == format!("package {WIT_PACKAGE}@{WIT_VERSION};"))
-        );
+        assert!(wit.lines().any(|line| line == format!("package {WIT_PACKAGE}@{WIT_VERSION};")));
     }
 
     #[test]
     fn imports_outside_the_world_are_refused_by_name() {
-        let ok = [
-            "wasi:cli/environment@0.2.4",
-            "wasi:io/streams@0.2.0",
-            "docker-credential-wasm:plugin/log@0.1.0",
-        ];
+        let ok = ["wasi:cli/environment@0.2.4", "wasi:io/streams@0.2.0", "docker-credential-wasm:plugin/log@0.1.0"];
         check_imports(ok.into_iter()).unwrap();
-        let err = check_imports(["wasi:io/streams@0.2.4", "wasi:sockets/tcp@0.2.4"].into_iter())
-            .unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("it imports wasi:sockets/tcp@0.2.4, which plugins may not use"),
-            "{err}"
-        );
+        let err = check_imports(["wasi:io/streams@0.2.4", "wasi:sockets/tcp@0.2.4"].into_iter()).unwrap_err();
+        assert!(err.to_string().starts_with("it imports wasi:sockets/tcp@0.2.4, which plugins may not use"), "{err}");
         for bad in [
             "wasi:cli/environment@0.3.0",
             "evil:x/y@1.0.0",
@@ -487,8 +427,7 @@ mod tests {
     fn the_helper_export_must_be_a_compatible_version() {
         check_exports(["docker-credential-wasm:plugin/helper@0.1.0"].into_iter()).unwrap();
         check_exports(["docker-credential-wasm:plugin/helper@0.1.7"].into_iter()).unwrap();
-        let newer =
-            check_exports(["docker-credential-wasm:plugin/helper@0.2.0"].into_iter()).unwrap_err();
+        let newer = check_exports(["docker-credential-wasm:plugin/helper@0.2.0"].into_iter()).unwrap_err();
         assert_eq!(
             newer.to_string(),
             "it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.0; rebuild it with guest-sdk 0.1.0"

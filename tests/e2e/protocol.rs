@@ -30,35 +30,19 @@ fn argv_errors_match_the_reference_helper() {
     let sandbox = Sandbox::new();
     let usage = "Usage: docker-credential-wasm <store|get|erase|list|version>\n";
     assert_eq!(answer(sandbox.run(&[], "", &[])), out(usage, 1));
-    assert_eq!(
-        answer(sandbox.run(&["get", "extra"], "", &[])),
-        out(usage, 1)
-    );
-    assert_eq!(
-        answer(sandbox.run(&["fetch"], "", &[])),
-        out("docker-credential-wasm: unknown action: fetch\n", 1)
-    );
+    assert_eq!(answer(sandbox.run(&["get", "extra"], "", &[])), out(usage, 1));
+    assert_eq!(answer(sandbox.run(&["fetch"], "", &[])), out("docker-credential-wasm: unknown action: fetch\n", 1));
     assert_eq!(
         answer(sandbox.run(&["version"], "", &[])),
         out("docker-credential-wasm (docker-credential-wasm) 0.1.0\n", 0)
     );
-    assert_eq!(
-        answer(sandbox.run(&["--version"], "", &[])),
-        out("docker-credential-wasm 0.1.0\n", 0)
-    );
+    assert_eq!(answer(sandbox.run(&["--version"], "", &[])), out("docker-credential-wasm 0.1.0\n", 0));
     let help = sandbox.run(&["--help"], "", &[]);
     assert_eq!(help.code, 0);
-    assert!(
-        help.stdout
-            .contains("Examples:\n  echo 127.0.0.1:5000 | docker-credential-wasm get"),
-        "{}",
-        help.stdout
-    );
+    assert!(help.stdout.contains("Examples:\n  echo 127.0.0.1:5000 | docker-credential-wasm get"), "{}", help.stdout);
     let get_help = sandbox.run(&["get", "--help"], "", &[]);
     assert!(
-        get_help
-            .stdout
-            .contains("Example:\n  echo 127.0.0.1:5000 | docker-credential-wasm get"),
+        get_help.stdout.contains("Example:\n  echo 127.0.0.1:5000 | docker-credential-wasm get"),
         "{}",
         get_help.stdout
     );
@@ -66,73 +50,38 @@ fn argv_errors_match_the_reference_helper() {
 
 #[test]
 fn get_serves_routed_registries_in_every_spelling() {
-    for server_url in [
-        "127.0.0.1:5000",
-        "http://127.0.0.1:5000",
-        "https://127.0.0.1:5000/v2/",
-    ] {
+    for server_url in ["127.0.0.1:5000", "http://127.0.0.1:5000", "https://127.0.0.1:5000/v2/"] {
         assert_eq!(
             answer(with_config(STATIC, &["get"], &format!("{server_url}\n"))),
             out(&credentials_json(server_url, "testuser", "hunter2"), 0)
         );
     }
-    for hub in [
-        "https://index.docker.io/v1/",
-        "docker.io",
-        "index.docker.io",
-    ] {
-        assert_eq!(
-            answer(with_config(STATIC, &["get"], hub)),
-            out(&credentials_json(hub, "testuser", "hunter2"), 0)
-        );
+    for hub in ["https://index.docker.io/v1/", "docker.io", "index.docker.io"] {
+        assert_eq!(answer(with_config(STATIC, &["get"], hub)), out(&credentials_json(hub, "testuser", "hunter2"), 0));
     }
 }
 
 #[test]
 fn get_errors_are_exact() {
-    assert_eq!(
-        answer(with_config(STATIC, &["get"], "")),
-        out("no credentials server URL\n", 1)
-    );
-    assert_eq!(
-        answer(with_config(STATIC, &["get"], "\n  \n")),
-        out("no credentials server URL\n", 1)
-    );
-    assert_eq!(
-        answer(with_config(STATIC, &["get"], "registry.example:5000")),
-        out(NOT_FOUND, 1)
-    );
-    assert_eq!(
-        answer(with_config(STATIC, &["get"], "127.0.0.1:5001")),
-        out(NOT_FOUND, 1)
-    );
-    assert_eq!(
-        answer(with_config(STATIC, &["get"], "ftp://127.0.0.1:5000")),
-        out(NOT_FOUND, 1)
-    );
+    assert_eq!(answer(with_config(STATIC, &["get"], "")), out("no credentials server URL\n", 1));
+    assert_eq!(answer(with_config(STATIC, &["get"], "\n  \n")), out("no credentials server URL\n", 1));
+    assert_eq!(answer(with_config(STATIC, &["get"], "registry.example:5000")), out(NOT_FOUND, 1));
+    assert_eq!(answer(with_config(STATIC, &["get"], "127.0.0.1:5001")), out(NOT_FOUND, 1));
+    assert_eq!(answer(with_config(STATIC, &["get"], "ftp://127.0.0.1:5000")), out(NOT_FOUND, 1));
 }
 
 #[test]
 fn the_embedded_default_answers_not_found_and_lists_nothing() {
     let sandbox = Sandbox::new();
-    assert_eq!(
-        answer(sandbox.run(&["get"], "127.0.0.1:5000", &[])),
-        out(NOT_FOUND, 1)
-    );
-    assert_eq!(
-        answer(sandbox.run(&["list"], "unused", &[])),
-        out("{}\n", 0)
-    );
+    assert_eq!(answer(sandbox.run(&["get"], "127.0.0.1:5000", &[])), out(NOT_FOUND, 1));
+    assert_eq!(answer(sandbox.run(&["list"], "unused", &[])), out("{}\n", 0));
 }
 
 #[test]
 fn config_is_found_in_env_then_xdg() {
     let sandbox = Sandbox::new();
     let path = sandbox.write("elsewhere.toml", STATIC);
-    let env = [
-        ("DOCKER_CREDENTIAL_WASM_CONFIG", path.to_str().unwrap()),
-        ("REGISTRY_PASSWORD", "pw"),
-    ];
+    let env = [("DOCKER_CREDENTIAL_WASM_CONFIG", path.to_str().unwrap()), ("REGISTRY_PASSWORD", "pw")];
     assert_eq!(
         answer(sandbox.run(&["get"], "127.0.0.1:5000", &env)),
         out(&credentials_json("127.0.0.1:5000", "testuser", "pw"), 0)
@@ -143,11 +92,7 @@ fn config_is_found_in_env_then_xdg() {
         answer(sandbox.run(&["get"], "127.0.0.1:5000", &[("REGISTRY_PASSWORD", "xdg")])),
         out(&credentials_json("127.0.0.1:5000", "testuser", "xdg"), 0)
     );
-    let missing = sandbox.run(
-        &["get"],
-        "127.0.0.1:5000",
-        &[("DOCKER_CREDENTIAL_WASM_CONFIG", "/nonexistent/c.toml")],
-    );
+    let missing = sandbox.run(&["get"], "127.0.0.1:5000", &[("DOCKER_CREDENTIAL_WASM_CONFIG", "/nonexistent/c.toml")]);
     assert_eq!(
         answer(missing),
         out(
@@ -160,20 +105,13 @@ fn config_is_found_in_env_then_xdg() {
 #[test]
 fn config_errors_name_the_file_line_and_key() {
     let sandbox = Sandbox::new();
-    let path = sandbox.write(
-        "bad.toml",
-        "[routes]\n\"127.0.0.1:5000\" = \"static\"\n[plugins.static]\nsetting = {}\n",
-    );
-    let output = sandbox.run(
-        &["--config", path.to_str().unwrap(), "get"],
-        "127.0.0.1:5000",
-        &[],
-    );
+    let path = sandbox.write("bad.toml", "[routes]\n\"127.0.0.1:5000\" = \"static\"\n[plugins.static]\nsetting = {}\n");
+    let output = sandbox.run(&["--config", path.to_str().unwrap(), "get"], "127.0.0.1:5000", &[]);
     assert_eq!(
         answer(output),
         out(
             &format!(
-                "docker-credential-wasm: {}:4:1: unknown key `setting`, expected one of `builtin`, `path`, `sha256`, `settings`, `env`, `files`, `memory-mib`, `deadline-ms`, `ignore-store`\n",
+                "docker-credential-wasm: {}:4:1: unknown key `setting`, expected one of `builtin`, `path`, `sha256`, `settings`, `network`, `env`, `files`, `memory-mib`, `deadline-ms`, `max-requests`, `ignore-store`\n",
                 path.display()
             ),
             1
@@ -202,16 +140,10 @@ fn the_secret_comes_only_from_the_granted_source() {
     let args = ["--config", path.to_str().unwrap(), "get"];
     assert_eq!(
         answer(sandbox.run(&args, "127.0.0.1:5000", &[])),
-        out(
-            &credentials_json("127.0.0.1:5000", "fileuser", "from-a-file"),
-            0
-        )
+        out(&credentials_json("127.0.0.1:5000", "fileuser", "from-a-file"), 0)
     );
 
-    sandbox.write(
-        "config.toml",
-        &config.replace(&format!("files = [\"{}\"]\n", secret.display()), ""),
-    );
+    sandbox.write("config.toml", &config.replace(&format!("files = [\"{}\"]\n", secret.display()), ""));
     assert_eq!(
         answer(sandbox.run(&args, "127.0.0.1:5000", &[])),
         out(
@@ -226,10 +158,7 @@ fn the_secret_comes_only_from_the_granted_source() {
     let literal = "[routes]\n\"127.0.0.1:5000\" = \"static\"\n[plugins.static]\nsettings = { username = \"u\", secret = \"written-in-config\" }\n";
     assert_eq!(
         answer(with_config(literal, &["get"], "127.0.0.1:5000")),
-        out(
-            &credentials_json("127.0.0.1:5000", "u", "written-in-config"),
-            0
-        )
+        out(&credentials_json("127.0.0.1:5000", "u", "written-in-config"), 0)
     );
 }
 
@@ -244,62 +173,33 @@ fn store_and_erase_follow_the_reference_errors_and_ignore_store() {
         )
     );
     let ignoring = format!("{STATIC}ignore-store = true\n");
+    assert_eq!(answer(with_config(&ignoring, &["store"], stored)), out("", 0));
+    assert_eq!(answer(with_config(&ignoring, &["erase"], "127.0.0.1:5000")), out("", 0));
     assert_eq!(
-        answer(with_config(&ignoring, &["store"], stored)),
-        out("", 0)
-    );
-    assert_eq!(
-        answer(with_config(&ignoring, &["erase"], "127.0.0.1:5000")),
-        out("", 0)
-    );
-    assert_eq!(
-        answer(with_config(
-            STATIC,
-            &["store"],
-            r#"{"ServerURL":"","Username":"u"}"#
-        )),
+        answer(with_config(STATIC, &["store"], r#"{"ServerURL":"","Username":"u"}"#)),
         out("no credentials server URL\n", 1)
     );
     assert_eq!(
-        answer(with_config(
-            STATIC,
-            &["store"],
-            r#"{"ServerURL":"127.0.0.1:5000"}"#
-        )),
+        answer(with_config(STATIC, &["store"], r#"{"ServerURL":"127.0.0.1:5000"}"#)),
         out("no credentials username\n", 1)
     );
     assert_eq!(
         answer(with_config(STATIC, &["store"], "{\"ServerURL\":")),
-        out(
-            "invalid credentials JSON on stdin: EOF while parsing a value at line 1 column 13\n",
-            1
-        )
+        out("invalid credentials JSON on stdin: EOF while parsing a value at line 1 column 13\n", 1)
     );
     assert_eq!(
         answer(with_config(STATIC, &["store"], "")),
-        out(
-            "invalid credentials JSON on stdin: EOF while parsing a value at line 1 column 0\n",
-            1
-        )
+        out("invalid credentials JSON on stdin: EOF while parsing a value at line 1 column 0\n", 1)
     );
-    assert_eq!(
-        answer(with_config(STATIC, &["erase"], "")),
-        out("no credentials server URL\n", 1)
-    );
-    assert_eq!(
-        answer(with_config(STATIC, &["erase"], "unrouted.example")),
-        out(NOT_FOUND, 1)
-    );
+    assert_eq!(answer(with_config(STATIC, &["erase"], "")), out("no credentials server URL\n", 1));
+    assert_eq!(answer(with_config(STATIC, &["erase"], "unrouted.example")), out(NOT_FOUND, 1));
 }
 
 #[test]
 fn list_names_the_exact_routes_of_listing_plugins() {
     assert_eq!(
         answer(with_config(STATIC, &["list"], "unused")),
-        out(
-            "{\"127.0.0.1:5000\":\"testuser\",\"docker.io\":\"testuser\"}\n",
-            0
-        )
+        out("{\"127.0.0.1:5000\":\"testuser\",\"docker.io\":\"testuser\"}\n", 0)
     );
 }
 
@@ -309,24 +209,13 @@ fn logs_go_to_stderr_or_a_file_and_never_hold_the_secret() {
     let path = sandbox.write("config.toml", STATIC);
     let secret = "s3cr3t-value-that-must-not-be-logged";
     let output = sandbox.run(
-        &[
-            "--config",
-            path.to_str().unwrap(),
-            "--log-level",
-            "trace",
-            "get",
-        ],
+        &["--config", path.to_str().unwrap(), "--log-level", "trace", "get"],
         "127.0.0.1:5000",
         &[("REGISTRY_PASSWORD", secret)],
     );
-    assert_eq!(
-        output.stdout,
-        credentials_json("127.0.0.1:5000", "testuser", secret)
-    );
+    assert_eq!(output.stdout, credentials_json("127.0.0.1:5000", "testuser", secret));
     assert!(
-        output
-            .stderr
-            .contains("DEBUG: 127.0.0.1:5000 is routed by \"127.0.0.1:5000\" to plugin \"static\""),
+        output.stderr.contains("DEBUG: 127.0.0.1:5000 is routed by \"127.0.0.1:5000\" to plugin \"static\""),
         "{}",
         output.stderr
     );
@@ -344,20 +233,14 @@ fn logs_go_to_stderr_or_a_file_and_never_hold_the_secret() {
     );
     assert_eq!(
         (output.stdout.as_str(), output.stderr.as_str()),
-        (
-            credentials_json("127.0.0.1:5000", "testuser", secret).as_str(),
-            ""
-        )
+        (credentials_json("127.0.0.1:5000", "testuser", secret).as_str(), "")
     );
     let logged = std::fs::read_to_string(&log).unwrap();
     assert!(logged.contains("Z docker-credential-wasm["), "{logged}");
     assert!(logged.contains("DEBUG: config: "), "{logged}");
     assert!(!logged.contains(secret));
 
-    let quiet = sandbox.run(
-        &["--config", path.to_str().unwrap(), "get"],
-        "127.0.0.1:5000",
-        &[("REGISTRY_PASSWORD", secret)],
-    );
+    let quiet =
+        sandbox.run(&["--config", path.to_str().unwrap(), "get"], "127.0.0.1:5000", &[("REGISTRY_PASSWORD", secret)]);
     assert_eq!(quiet.stderr, "");
 }

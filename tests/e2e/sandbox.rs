@@ -34,11 +34,7 @@ fn get(sandbox: &Sandbox, config: &Path, registry: &str, args: &[&str]) -> Outpu
     sandbox.run(
         &full,
         registry,
-        &[
-            ("GRANTED_VAR", "visible"),
-            ("SECRET_VAR", "must-stay-hidden"),
-            ("AWS_SECRET_ACCESS_KEY", "hidden-too"),
-        ],
+        &[("GRANTED_VAR", "visible"), ("SECRET_VAR", "must-stay-hidden"), ("AWS_SECRET_ACCESS_KEY", "hidden-too")],
     )
 }
 
@@ -52,10 +48,7 @@ fn a_well_behaved_call_passes_identity_tokens_through() {
     let output = get(&sandbox, &config, "ok.test", &[]);
     assert_eq!(
         (output.stdout.as_str(), output.code),
-        (
-            credentials_json("ok.test", "<token>", "identity-token").as_str(),
-            0
-        )
+        (credentials_json("ok.test", "<token>", "identity-token").as_str(), 0)
     );
 }
 
@@ -63,35 +56,18 @@ fn a_well_behaved_call_passes_identity_tokens_through() {
 fn only_granted_environment_variables_are_visible() {
     let (sandbox, config) = hostile("");
     let output = get(&sandbox, &config, "env.test", &[]);
-    assert_eq!(
-        (output.stdout, output.code),
-        (
-            credentials_json("env.test", "observer", "GRANTED_VAR=visible"),
-            0
-        )
-    );
-    let ungranted = std::fs::read_to_string(&config)
-        .unwrap()
-        .replace("env = [\"GRANTED_VAR\"]\n", "");
+    assert_eq!((output.stdout, output.code), (credentials_json("env.test", "observer", "GRANTED_VAR=visible"), 0));
+    let ungranted = std::fs::read_to_string(&config).unwrap().replace("env = [\"GRANTED_VAR\"]\n", "");
     std::fs::write(&config, ungranted).unwrap();
     let output = get(&sandbox, &config, "env.test", &[]);
-    assert_eq!(
-        (output.stdout, output.code),
-        (credentials_json("env.test", "observer", ""), 0)
-    );
+    assert_eq!((output.stdout, output.code), (credentials_json("env.test", "observer", ""), 0));
 }
 
 #[test]
 fn no_arguments_and_only_the_default_working_directory() {
     let (sandbox, config) = hostile("");
     let output = get(&sandbox, &config, "args.test", &[]);
-    assert_eq!(
-        (output.stdout, output.code),
-        (
-            credentials_json("args.test", "observer", "args=[] cwd=Some(\"/\")"),
-            0
-        )
-    );
+    assert_eq!((output.stdout, output.code), (credentials_json("args.test", "observer", "args=[] cwd=Some(\"/\")"), 0));
 }
 
 #[test]
@@ -100,22 +76,12 @@ fn the_file_system_is_closed() {
     let output = get(&sandbox, &config, "fs.test", &[]);
     let seen: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
     let seen = seen["Secret"].as_str().unwrap();
-    for path in [
-        "/etc/passwd",
-        "/etc/hostname",
-        "/",
-        ".",
-        "/proc/self/environ",
-        "../../etc/passwd",
-    ] {
+    for path in ["/etc/passwd", "/etc/hostname", "/", ".", "/proc/self/environ", "../../etc/passwd"] {
         assert!(seen.contains(&format!("read {path}: NotFound")), "{seen}");
         assert!(seen.contains(&format!("list {path}: NotFound")), "{seen}");
     }
     assert!(seen.contains("write /tmp/hostile: NotFound"), "{seen}");
-    assert!(
-        seen.contains("grant /etc/passwd: Err(Error::Denied(\"the file /etc/passwd is not granted"),
-        "{seen}"
-    );
+    assert!(seen.contains("grant /etc/passwd: Err(Error::Denied(\"the file /etc/passwd is not granted"), "{seen}");
     assert!(!Path::new("/tmp/hostile-plugin-was-here").exists());
 }
 
@@ -132,17 +98,11 @@ fn granted_files_and_settings_are_readable() {
     let output = get(&sandbox, &config, "granted-file.test", &[]);
     assert_eq!(
         (output.stdout, output.code),
-        (
-            credentials_json("granted-file.test", "observer", "granted contents"),
-            0
-        )
+        (credentials_json("granted-file.test", "observer", "granted contents"), 0)
     );
     let output = get(&sandbox, &config, "settings.test", &[]);
     let expected = format!("file={};region=eu-west-1", file.display());
-    assert_eq!(
-        (output.stdout, output.code),
-        (credentials_json("settings.test", "observer", &expected), 0)
-    );
+    assert_eq!((output.stdout, output.code), (credentials_json("settings.test", "observer", &expected), 0));
 }
 
 #[test]
@@ -151,36 +111,20 @@ fn plugin_stdout_and_stderr_never_reach_the_protocol() {
     let output = get(&sandbox, &config, "stdout.test", &["-vv"]);
     assert_eq!((output.stdout.as_str(), output.code), (NOT_FOUND, 1));
     assert!(
-        output.stderr.contains(
-            "plugin hostile: stdout: {\"ServerURL\":\"stdout.test\",\"Username\":\"forged\""
-        ),
+        output.stderr.contains("plugin hostile: stdout: {\"ServerURL\":\"stdout.test\",\"Username\":\"forged\""),
         "{}",
         output.stderr
     );
+    assert!(output.stderr.contains("plugin hostile: stderr: \\u{1b}[2Jforged stderr"), "{}", output.stderr);
     assert!(
-        output
-            .stderr
-            .contains("plugin hostile: stderr: \\u{1b}[2Jforged stderr"),
+        output.stderr.contains("WARN: plugin hostile: about to claim not-found\\u{1b}]0;title\\u{7}"),
         "{}",
         output.stderr
     );
-    assert!(
-        output
-            .stderr
-            .contains("WARN: plugin hostile: about to claim not-found\\u{1b}]0;title\\u{7}"),
-        "{}",
-        output.stderr
-    );
-    assert!(
-        !output.stderr.contains('\u{1b}'),
-        "raw escape sequences reached the terminal"
-    );
+    assert!(!output.stderr.contains('\u{1b}'), "raw escape sequences reached the terminal");
 
     let quiet = get(&sandbox, &config, "stdout.test", &["--log-level", "off"]);
-    assert_eq!(
-        (quiet.stdout.as_str(), quiet.stderr.as_str(), quiet.code),
-        (NOT_FOUND, "", 1)
-    );
+    assert_eq!((quiet.stdout.as_str(), quiet.stderr.as_str(), quiet.code), (NOT_FOUND, "", 1));
 }
 
 #[test]
@@ -189,11 +133,7 @@ fn output_floods_are_bounded_and_the_answer_survives() {
     let output = get(&sandbox, &config, "spam.test", &[]);
     assert_eq!(
         (output.stdout, output.stderr, output.code),
-        (
-            credentials_json("spam.test", "spammer", "still-answers"),
-            String::new(),
-            0
-        )
+        (credentials_json("spam.test", "spammer", "still-answers"), String::new(), 0)
     );
 }
 
@@ -201,78 +141,37 @@ fn output_floods_are_bounded_and_the_answer_survives() {
 fn an_infinite_loop_is_stopped_by_the_deadline() {
     let (sandbox, config) = hostile("");
     let output = get(&sandbox, &config, "loop.test", &[]);
-    assert_eq!(
-        (output.stdout, output.code),
-        (
-            failed("it exceeded its deadline of 2000 ms (deadline-ms)"),
-            1
-        )
-    );
+    assert_eq!((output.stdout, output.code), (failed("it exceeded its deadline of 2000 ms (deadline-ms)"), 1));
 }
 
 #[test]
 fn memory_growth_is_stopped_at_the_limit() {
     let (sandbox, config) = hostile("");
     let output = get(&sandbox, &config, "memory.test", &[]);
-    assert_eq!(
-        (output.stdout, output.code),
-        (
-            failed("it exceeded its memory limit of 32 MiB (memory-mib)"),
-            1
-        )
-    );
+    assert_eq!((output.stdout, output.code), (failed("it exceeded its memory limit of 32 MiB (memory-mib)"), 1));
 }
 
 #[test]
 fn traps_and_exits_are_one_line_naming_the_cause() {
     let (sandbox, config) = hostile("");
     for (attack, reason) in [
-        (
-            "panic.test",
-            "it trapped: wasm trap: wasm `unreachable` instruction executed",
-        ),
-        (
-            "recursion.test",
-            "it trapped: wasm trap: call stack exhausted",
-        ),
-        (
-            "exit.test",
-            "it called exit(0) instead of returning an answer",
-        ),
+        ("panic.test", "it trapped: wasm trap: wasm `unreachable` instruction executed"),
+        ("recursion.test", "it trapped: wasm trap: call stack exhausted"),
+        ("exit.test", "it called exit(0) instead of returning an answer"),
     ] {
         let output = get(&sandbox, &config, attack, &[]);
-        assert_eq!(
-            (output.stdout, output.code),
-            (failed(reason), 1),
-            "{attack}"
-        );
+        assert_eq!((output.stdout, output.code), (failed(reason), 1), "{attack}");
     }
     let logged = get(&sandbox, &config, "panic.test", &["-vv"]);
-    assert!(
-        logged
-            .stderr
-            .contains("plugin hostile: stderr: thread '<unnamed>' (1) panicked at"),
-        "{}",
-        logged.stderr
-    );
-    assert!(
-        logged.stderr.contains("the plugin panicked on purpose"),
-        "{}",
-        logged.stderr
-    );
+    assert!(logged.stderr.contains("plugin hostile: stderr: thread '<unnamed>' (1) panicked at"), "{}", logged.stderr);
+    assert!(logged.stderr.contains("the plugin panicked on purpose"), "{}", logged.stderr);
 }
 
 #[test]
 fn oversized_secrets_are_refused() {
     let (sandbox, config) = hostile("");
     let output = get(&sandbox, &config, "huge.test", &[]);
-    assert_eq!(
-        (output.stdout, output.code),
-        (
-            failed("it returned a secret of 1048576 bytes; the limit is 262144"),
-            1
-        )
-    );
+    assert_eq!((output.stdout, output.code), (failed("it returned a secret of 1048576 bytes; the limit is 262144"), 1));
 }
 
 #[test]
@@ -289,17 +188,12 @@ fn network_requests_are_denied_before_any_connection() {
     assert_eq!(hits.load(Ordering::SeqCst), 0, "the mock was reached");
     assert_eq!(
         (output.stdout, output.code),
-        (
-            credentials_json(
-                "http.test",
-                "observer",
-                "Err(\"ErrorCode::HttpRequestDenied\")"
-            ),
-            0
-        )
+        (credentials_json("http.test", "observer", "Err(\"ErrorCode::HttpRequestDenied\")"), 0)
     );
     assert!(
-        output.stderr.contains(&format!("WARN: plugin hostile: denied GET http://127.0.0.1:{port}/: this host grants no network access to plugins")),
+        output.stderr.contains(&format!(
+            "WARN: plugin hostile: denied GET http://127.0.0.1:{port}/: no network grant allows it; to allow it add \"http://127.0.0.1:{port}\" to `network` in [plugins.hostile]"
+        )),
         "{}",
         output.stderr
     );
@@ -311,15 +205,13 @@ fn a_component_importing_sockets_is_refused_at_load() {
     let output = get(&sandbox, &config, "x.test", &[]);
     assert_eq!(output.code, 1);
     assert!(
-        output.stdout.starts_with("docker-credential-wasm: plugin \"sockets\" failed: cannot load it: it imports wasi:sockets/"),
+        output
+            .stdout
+            .starts_with("docker-credential-wasm: plugin \"sockets\" failed: cannot load it: it imports wasi:sockets/"),
         "{}",
         output.stdout
     );
-    assert!(
-        output.stdout.contains(
-            "which plugins may not use (no wasi:sockets; network only through wasi:http)"
-        )
-    );
+    assert!(output.stdout.contains("which plugins may not use (no wasi:sockets; network only through wasi:http)"));
 }
 
 #[test]
@@ -345,7 +237,13 @@ fn only_the_pinned_bytes_run() {
     let (sandbox, config) = plugin_config(&junk, "hostile", "");
     let output = get(&sandbox, &config, "ok.test", &[]);
     assert_eq!(output.code, 1);
-    assert!(output.stdout.starts_with("docker-credential-wasm: plugin \"hostile\" failed: cannot load it: not a valid WebAssembly component: "), "{}", output.stdout);
+    assert!(
+        output.stdout.starts_with(
+            "docker-credential-wasm: plugin \"hostile\" failed: cannot load it: not a valid WebAssembly component: "
+        ),
+        "{}",
+        output.stdout
+    );
     assert_eq!(output.stdout.matches('\n').count(), 1);
 }
 

@@ -30,24 +30,12 @@ impl Drop for Registry {
 }
 
 fn require(tool: &str) {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .output()
-        .unwrap()
-        .status
-        .success();
-    assert!(
-        found,
-        "{tool} is not installed: run .ci/run, or apt-get install skopeo docker-registry apache2-utils"
-    );
+    let found = Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().unwrap().status.success();
+    assert!(found, "{tool} is not installed: run .ci/run, or apt-get install skopeo docker-registry apache2-utils");
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Starts `docker-registry` on 127.0.0.1 with its storage in `dir`; with htpasswd auth
@@ -60,16 +48,10 @@ fn start_registry(dir: &Path, auth: bool) -> Registry {
         dir.join("storage").display()
     );
     if auth {
-        let htpasswd = Command::new("htpasswd")
-            .args(["-Bbn", USER, PASSWORD])
-            .output()
-            .unwrap();
+        let htpasswd = Command::new("htpasswd").args(["-Bbn", USER, PASSWORD]).output().unwrap();
         assert!(htpasswd.status.success());
         std::fs::write(dir.join("htpasswd"), htpasswd.stdout).unwrap();
-        config += &format!(
-            "auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n",
-            dir.join("htpasswd").display()
-        );
+        config += &format!("auth:\n  htpasswd:\n    realm: test-realm\n    path: {}\n", dir.join("htpasswd").display());
     }
     std::fs::write(dir.join("config.yml"), config).unwrap();
     let log = std::fs::File::create(dir.join("registry.log")).unwrap();
@@ -82,10 +64,7 @@ fn start_registry(dir: &Path, auth: bool) -> Registry {
     let registry = Registry { child, port };
     let deadline = Instant::now() + Duration::from_secs(20);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "the registry did not listen on port {port}"
-        );
+        assert!(Instant::now() < deadline, "the registry did not listen on port {port}");
         std::thread::sleep(Duration::from_millis(50));
     }
     registry
@@ -101,19 +80,9 @@ fn tiny_image(dir: &Path) -> PathBuf {
     let blobs = layout.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     std::fs::create_dir_all(dir.join("rootfs")).unwrap();
-    std::fs::write(
-        dir.join("rootfs/hello.txt"),
-        "hello from docker-credential-wasm\n",
-    )
-    .unwrap();
+    std::fs::write(dir.join("rootfs/hello.txt"), "hello from docker-credential-wasm\n").unwrap();
     let tar = Command::new("tar")
-        .args([
-            "-C",
-            dir.join("rootfs").to_str().unwrap(),
-            "-cf",
-            "-",
-            "hello.txt",
-        ])
+        .args(["-C", dir.join("rootfs").to_str().unwrap(), "-cf", "-", "hello.txt"])
         .output()
         .unwrap();
     assert!(tar.status.success());
@@ -123,19 +92,14 @@ fn tiny_image(dir: &Path) -> PathBuf {
         (format!("sha256:{digest}"), bytes.len())
     };
     let (layer, layer_size) = blob(&tar.stdout);
-    let config = format!(
-        r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#
-    );
+    let config =
+        format!(r#"{{"architecture":"amd64","os":"linux","rootfs":{{"type":"layers","diff_ids":["{layer}"]}}}}"#);
     let (config, config_size) = blob(config.as_bytes());
     let manifest = format!(
         r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":{config_size}}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"{layer}","size":{layer_size}}}]}}"#
     );
     let (manifest, manifest_size) = blob(manifest.as_bytes());
-    std::fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
+    std::fs::write(layout.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
     std::fs::write(
         layout.join("index.json"),
         format!(
@@ -149,24 +113,14 @@ fn tiny_image(dir: &Path) -> PathBuf {
 /// `skopeo` with a scratch HOME, an accept-anything policy and our binary first on PATH.
 fn skopeo(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> common::Output {
     let bin_dir = Path::new(common::BIN).parent().unwrap();
-    let policy = sandbox.write(
-        "policy.json",
-        r#"{"default":[{"type":"insecureAcceptAnything"}]}"#,
-    );
+    let policy = sandbox.write("policy.json", r#"{"default":[{"type":"insecureAcceptAnything"}]}"#);
     let mut command = Command::new("skopeo");
     command
         .arg("--policy")
         .arg(&policy)
         .args(args)
         .env_clear()
-        .env(
-            "PATH",
-            format!(
-                "{}:{}",
-                bin_dir.display(),
-                std::env::var("PATH").unwrap_or_default()
-            ),
-        )
+        .env("PATH", format!("{}:{}", bin_dir.display(), std::env::var("PATH").unwrap_or_default()))
         .env("HOME", sandbox.dir.path())
         .env("XDG_RUNTIME_DIR", sandbox.path("run"))
         .envs(env.iter().copied());
@@ -188,24 +142,10 @@ fn skopeo_authenticates_through_the_static_plugin() {
 
     // Seed both registries; the private one only with explicit credentials.
     let creds = format!("{USER}:{PASSWORD}");
-    let pushed = skopeo(
-        &sandbox,
-        &[
-            "copy",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            &creds,
-            &source,
-            &private_ref,
-        ],
-        &[],
-    );
+    let pushed =
+        skopeo(&sandbox, &["copy", "--dest-tls-verify=false", "--dest-creds", &creds, &source, &private_ref], &[]);
     assert_eq!(pushed.code, 0, "{pushed:?}");
-    let pushed = skopeo(
-        &sandbox,
-        &["copy", "--dest-tls-verify=false", &source, &public_ref],
-        &[],
-    );
+    let pushed = skopeo(&sandbox, &["copy", "--dest-tls-verify=false", &source, &public_ref], &[]);
     assert_eq!(pushed.code, 0, "{pushed:?}");
 
     // The private registry is routed to the static plugin; the public one is in
@@ -219,25 +159,13 @@ fn skopeo_authenticates_through_the_static_plugin() {
     );
     let auth = sandbox.write(
         "auth.json",
-        &format!(
-            r#"{{"credHelpers":{{"127.0.0.1:{}":"wasm","127.0.0.1:{}":"wasm"}}}}"#,
-            private.port, public.port
-        ),
+        &format!(r#"{{"credHelpers":{{"127.0.0.1:{}":"wasm","127.0.0.1:{}":"wasm"}}}}"#, private.port, public.port),
     );
     let inspect = |reference: &str, password: &str| {
         skopeo(
             &sandbox,
-            &[
-                "inspect",
-                "--tls-verify=false",
-                "--authfile",
-                auth.to_str().unwrap(),
-                reference,
-            ],
-            &[
-                ("DOCKER_CREDENTIAL_WASM_CONFIG", config.to_str().unwrap()),
-                ("REGISTRY_PASSWORD", password),
-            ],
+            &["inspect", "--tls-verify=false", "--authfile", auth.to_str().unwrap(), reference],
+            &[("DOCKER_CREDENTIAL_WASM_CONFIG", config.to_str().unwrap()), ("REGISTRY_PASSWORD", password)],
         )
     };
 
@@ -248,10 +176,7 @@ fn skopeo_authenticates_through_the_static_plugin() {
     assert!(details["Digest"].as_str().unwrap().starts_with("sha256:"));
 
     let anonymous = inspect(&public_ref, PASSWORD);
-    assert_eq!(
-        anonymous.code, 0,
-        "not-found must let skopeo continue anonymously: {anonymous:?}"
-    );
+    assert_eq!(anonymous.code, 0, "not-found must let skopeo continue anonymously: {anonymous:?}");
 
     let wrong = inspect(&private_ref, "wrong-password");
     assert_ne!(wrong.code, 0);
@@ -259,8 +184,5 @@ fn skopeo_authenticates_through_the_static_plugin() {
         wrong.stderr.contains("unauthorized") || wrong.stderr.contains("401"),
         "expected the registry's 401: {wrong:?}"
     );
-    assert!(
-        !wrong.stderr.contains("docker-credential-wasm"),
-        "the helper itself must not fail: {wrong:?}"
-    );
+    assert!(!wrong.stderr.contains("docker-credential-wasm"), "the helper itself must not fail: {wrong:?}");
 }

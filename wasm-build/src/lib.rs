@@ -37,50 +37,25 @@ pub fn build(dirs: &[PathBuf], package_suffix: &str, watch: &[&Path]) -> Vec<Com
     let target_dir = outer_target_dir().join("wasm-components");
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     let mut command = Command::new(cargo);
-    command
-        .args(["build", "--release", "--target", "wasm32-wasip2"])
-        .env("CARGO_TARGET_DIR", &target_dir);
+    command.args(["build", "--release", "--target", "wasm32-wasip2"]).env("CARGO_TARGET_DIR", &target_dir);
     // Flags meant for the host build must not reach the guest build.
-    for var in [
-        "CARGO_ENCODED_RUSTFLAGS",
-        "RUSTFLAGS",
-        "CARGO_BUILD_RUSTFLAGS",
-        "CARGO_BUILD_TARGET",
-        "CARGO_MAKEFLAGS",
-    ] {
+    for var in
+        ["CARGO_ENCODED_RUSTFLAGS", "RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_BUILD_TARGET", "CARGO_MAKEFLAGS"]
+    {
         command.env_remove(var);
     }
     let mut components = Vec::new();
     for dir in dirs {
-        let name = dir
-            .file_name()
-            .and_then(|n| n.to_str())
-            .expect("UTF-8 crate directory")
-            .to_string();
+        let name = dir.file_name().and_then(|n| n.to_str()).expect("UTF-8 crate directory").to_string();
         let package = format!("{name}{package_suffix}");
         command.args(["--package", &package]);
-        let wasm = target_dir
-            .join("wasm32-wasip2/release")
-            .join(format!("{}.wasm", package.replace('-', "_")));
-        components.push(Component {
-            name,
-            dir: dir.clone(),
-            wasm,
-        });
+        let wasm = target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")));
+        components.push(Component { name, dir: dir.clone(), wasm });
     }
-    let status = command
-        .status()
-        .expect("run cargo to build wasm components");
-    assert!(
-        status.success(),
-        "building wasm components failed: {command:?}"
-    );
+    let status = command.status().expect("run cargo to build wasm components");
+    assert!(status.success(), "building wasm components failed: {command:?}");
     for component in &components {
-        assert!(
-            component.wasm.is_file(),
-            "cargo did not produce {}",
-            component.wasm.display()
-        );
+        assert!(component.wasm.is_file(), "cargo did not produce {}", component.wasm.display());
     }
     components
 }
@@ -88,9 +63,5 @@ pub fn build(dirs: &[PathBuf], package_suffix: &str, watch: &[&Path]) -> Vec<Com
 /// The outer build's target directory, from `OUT_DIR` (`<target>/<profile>/build/<pkg>/out`).
 fn outer_target_dir() -> PathBuf {
     let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR is set for build scripts"));
-    out_dir
-        .ancestors()
-        .nth(4)
-        .expect("OUT_DIR is <target>/<profile>/build/<pkg>/out")
-        .to_path_buf()
+    out_dir.ancestors().nth(4).expect("OUT_DIR is <target>/<profile>/build/<pkg>/out").to_path_buf()
 }

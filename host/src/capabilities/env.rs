@@ -4,10 +4,7 @@
 /// The `(name, value)` pairs to give a plugin: each granted name that is set (to valid
 /// UTF-8) in the host's environment as `lookup` reports it. Ungranted names never appear.
 pub fn granted(names: &[String], lookup: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
-    names
-        .iter()
-        .filter_map(|name| lookup(name).map(|value| (name.clone(), value)))
-        .collect()
+    names.iter().filter_map(|name| lookup(name).map(|value| (name.clone(), value))).collect()
 }
 
 #[cfg(test)]
@@ -20,10 +17,7 @@ mod tests {
             _ => None,
         };
         let granted = super::granted(&["REGISTRY_PASSWORD".into(), "UNSET".into()], lookup);
-        assert_eq!(
-            granted,
-            vec![("REGISTRY_PASSWORD".to_string(), "pw".to_string())]
-        );
+        assert_eq!(granted, vec![("REGISTRY_PASSWORD".to_string(), "pw".to_string())]);
         assert!(super::granted(&[], lookup).is_empty());
     }
 }

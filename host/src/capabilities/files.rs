@@ -1,9 +1,7 @@
 //! The files capability: a plugin reads whole files that its grant names, read-only and by
 //! name. There is no directory listing, no write, and `wasi:filesystem` has no preopens.
 
-use crate::runtime::bindings::docker_credential_wasm::plugin::files::{
-    FileError, Host, add_to_linker,
-};
+use crate::runtime::bindings::docker_credential_wasm::plugin::files::{FileError, Host, add_to_linker};
 use std::io::Read;
 use std::path::PathBuf;
 use wasmtime::component::{HasData, Linker};
@@ -21,24 +19,14 @@ pub struct FileGrants {
 impl FileGrants {
     /// Grants `written` paths; a leading `~/` is the user's home directory.
     pub fn new(written: &[String]) -> FileGrants {
-        let grants = written
-            .iter()
-            .map(|name| {
-                (
-                    name.clone(),
-                    PathBuf::from(crate::config::expand_home(name)),
-                )
-            })
-            .collect();
+        let grants =
+            written.iter().map(|name| (name.clone(), PathBuf::from(crate::config::expand_home(name)))).collect();
         FileGrants { grants }
     }
 
     /// The contents of the granted file `name` (as written in the grant, or expanded).
     pub fn read(&self, name: &str) -> Result<Vec<u8>, FileError> {
-        let Some((_, path)) = self
-            .grants
-            .iter()
-            .find(|(written, path)| written == name || path.as_os_str() == name)
+        let Some((_, path)) = self.grants.iter().find(|(written, path)| written == name || path.as_os_str() == name)
         else {
             return Err(FileError::NotGranted(name.to_string()));
         };
@@ -46,9 +34,7 @@ impl FileGrants {
             std::io::ErrorKind::NotFound => FileError::NotFound(name.to_string()),
             _ => FileError::Io(format!("cannot open {name}: {e}")),
         })?;
-        let metadata = file
-            .metadata()
-            .map_err(|e| FileError::Io(format!("cannot stat {name}: {e}")))?;
+        let metadata = file.metadata().map_err(|e| FileError::Io(format!("cannot stat {name}: {e}")))?;
         if !metadata.is_file() {
             return Err(FileError::Io(format!("{name} is not a regular file")));
         }
@@ -75,10 +61,7 @@ impl HasData for Files {
 }
 
 /// Links `docker-credential-wasm:plugin/files`, served from `get(state)`.
-pub fn link<T: 'static>(
-    linker: &mut Linker<T>,
-    get: fn(&mut T) -> &mut FileGrants,
-) -> wasmtime::Result<()> {
+pub fn link<T: 'static>(linker: &mut Linker<T>, get: fn(&mut T) -> &mut FileGrants) -> wasmtime::Result<()> {
     add_to_linker::<T, Files>(linker, get)
 }
 
@@ -97,19 +80,10 @@ mod tests {
 
         assert_eq!(grants.read(&name), Ok(b"pw\n".to_vec()));
         let other = dir.path().join("other").to_str().unwrap().to_string();
-        assert_eq!(
-            grants.read(&other),
-            Err(FileError::NotGranted(other.clone()))
-        );
-        assert_eq!(
-            grants.read("/etc/passwd"),
-            Err(FileError::NotGranted("/etc/passwd".into()))
-        );
+        assert_eq!(grants.read(&other), Err(FileError::NotGranted(other.clone())));
+        assert_eq!(grants.read("/etc/passwd"), Err(FileError::NotGranted("/etc/passwd".into())));
         let escape = format!("{name}/../other");
-        assert_eq!(
-            grants.read(&escape),
-            Err(FileError::NotGranted(escape.clone()))
-        );
+        assert_eq!(grants.read(&escape), Err(FileError::NotGranted(escape.clone())));
     }
 
     #[test]
@@ -121,14 +95,8 @@ mod tests {
         std::fs::write(&big, vec![b'x'; MAX_FILE_BYTES as usize + 1]).unwrap();
         let big = big.to_str().unwrap().to_string();
         let grants = FileGrants::new(&[missing.clone(), folder.clone(), big.clone()]);
-        assert_eq!(
-            grants.read(&missing),
-            Err(FileError::NotFound(missing.clone()))
-        );
-        assert_eq!(
-            grants.read(&folder),
-            Err(FileError::Io(format!("{folder} is not a regular file")))
-        );
+        assert_eq!(grants.read(&missing), Err(FileError::NotFound(missing.clone())));
+        assert_eq!(grants.read(&folder), Err(FileError::Io(format!("{folder} is not a regular file"))));
         assert_eq!(grants.read(&big), Err(FileError::TooLarge(big.clone())));
     }
 }

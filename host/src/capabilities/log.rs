@@ -18,17 +18,10 @@ pub struct PluginLog {
 impl PluginLog {
     /// Logs text the plugin wrote to `stream` (stdout or stderr), one record per line.
     pub fn captured(&self, stream: &str, bytes: &[u8]) {
-        for line in String::from_utf8_lossy(bytes)
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-        {
+        for line in String::from_utf8_lossy(bytes).lines().filter(|l| !l.trim().is_empty()) {
             logging::log(
                 HostLevel::Debug,
-                format_args!(
-                    "plugin {}: {stream}: {}",
-                    self.plugin,
-                    super::sanitize(line, MAX_MESSAGE_CHARS)
-                ),
+                format_args!("plugin {}: {stream}: {}", self.plugin, super::sanitize(line, MAX_MESSAGE_CHARS)),
             );
         }
     }
@@ -43,14 +36,7 @@ impl Host for PluginLog {
             Level::Debug => HostLevel::Debug,
             Level::Trace => HostLevel::Trace,
         };
-        logging::log(
-            level,
-            format_args!(
-                "plugin {}: {}",
-                self.plugin,
-                super::sanitize(&message, MAX_MESSAGE_CHARS)
-            ),
-        );
+        logging::log(level, format_args!("plugin {}: {}", self.plugin, super::sanitize(&message, MAX_MESSAGE_CHARS)));
     }
 }
 
@@ -60,9 +46,6 @@ impl HasData for LogData {
 }
 
 /// Links `docker-credential-wasm:plugin/log`, served from `get(state)`.
-pub fn link<T: 'static>(
-    linker: &mut Linker<T>,
-    get: fn(&mut T) -> &mut PluginLog,
-) -> wasmtime::Result<()> {
+pub fn link<T: 'static>(linker: &mut Linker<T>, get: fn(&mut T) -> &mut PluginLog) -> wasmtime::Result<()> {
     add_to_linker::<T, LogData>(linker, get)
 }

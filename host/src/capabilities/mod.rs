@@ -16,27 +16,31 @@ use std::collections::BTreeMap;
 /// it sets one, from the plugin's manifest otherwise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grants {
+    pub network: Vec<egress::grant::NetworkGrant>,
     pub env: Vec<String>,
     pub files: Vec<String>,
     pub settings: BTreeMap<String, String>,
     pub memory_mib: u64,
     pub deadline_ms: u64,
+    pub max_requests: u64,
 }
 
 impl Grants {
     pub fn effective(config: &PluginConfig) -> Grants {
         let manifest = match &config.source {
-            PluginSource::Builtin(name) => crate::builtins::find(name)
-                .map(|b| b.manifest())
-                .unwrap_or_default(),
+            PluginSource::Builtin(name) => crate::builtins::find(name).map(|b| b.manifest()).unwrap_or_default(),
             PluginSource::File { .. } => Manifest::default(),
         };
+        let network = config.network.clone().unwrap_or(manifest.network);
         Grants {
+            // Validated when the config and the built-in manifests were parsed.
+            network: network.iter().filter_map(|grant| egress::grant::NetworkGrant::parse(grant).ok()).collect(),
             env: config.env.clone().unwrap_or(manifest.env),
             files: config.files.clone().unwrap_or(manifest.files),
             settings: config.settings.clone(),
-            memory_mib: config.memory_mib,
-            deadline_ms: config.deadline_ms,
+            memory_mib: config.memory_mib(),
+            deadline_ms: config.deadline_ms(),
+            max_requests: config.max_requests(),
         }
     }
 }
@@ -63,10 +67,7 @@ pub fn sanitize(text: &str, max_chars: usize) -> String {
 mod tests {
     #[test]
     fn sanitize_escapes_controls_and_truncates() {
-        assert_eq!(
-            super::sanitize("a\nb\u{1b}[2Jc\r", 100),
-            "a\\nb\\u{1b}[2Jc\\r"
-        );
+        assert_eq!(super::sanitize("a\nb\u{1b}[2Jc\r", 100), "a\\nb\\u{1b}[2Jc\\r");
         assert_eq!(super::sanitize("abcdef", 3), "abc…");
         assert_eq!(super::sanitize("ünï", 3), "ünï");
     }

@@ -24,9 +24,6 @@ impl HasData for SettingsData {
 }
 
 /// Links `docker-credential-wasm:plugin/settings`, served from `get(state)`.
-pub fn link<T: 'static>(
-    linker: &mut Linker<T>,
-    get: fn(&mut T) -> &mut Settings,
-) -> wasmtime::Result<()> {
+pub fn link<T: 'static>(linker: &mut Linker<T>, get: fn(&mut T) -> &mut Settings) -> wasmtime::Result<()> {
     add_to_linker::<T, SettingsData>(linker, get)
 }

@@ -17,11 +17,7 @@ fn the_embedded_default_parses_and_routes_nothing() {
 
 #[test]
 fn the_static_example_resolves_to_a_builtin_with_its_grants() {
-    let text = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../examples/static.toml"
-    ))
-    .unwrap();
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/static.toml")).unwrap();
     let config = parse_text(&text).unwrap();
     let plugin = &config.plugins["static"];
     assert_eq!(plugin.source, PluginSource::Builtin("static".into()));
@@ -29,10 +25,7 @@ fn the_static_example_resolves_to_a_builtin_with_its_grants() {
     assert_eq!(plugin.files, None);
     assert_eq!(plugin.settings["username"], "testuser");
     assert_eq!(plugin.settings["secret-env"], "REGISTRY_PASSWORD");
-    assert_eq!(
-        (plugin.memory_mib, plugin.deadline_ms, plugin.ignore_store),
-        (64, 15_000, false)
-    );
+    assert_eq!((plugin.memory_mib(), plugin.deadline_ms(), plugin.max_requests(), plugin.ignore_store), (64, 15_000, 32, false));
     let registry = crate::registry::Registry::parse("127.0.0.1:5000").unwrap();
     assert_eq!(config.router.route(&registry).unwrap().plugin, "static");
 }
@@ -40,10 +33,7 @@ fn the_static_example_resolves_to_a_builtin_with_its_grants() {
 #[test]
 fn a_route_to_a_builtin_needs_no_plugin_table() {
     let config = parse_text("[routes]\n\"r.example\" = \"static\"\n").unwrap();
-    assert_eq!(
-        config.plugins["static"],
-        PluginConfig::builtin_default("static")
-    );
+    assert_eq!(config.plugins["static"], PluginConfig::builtin_default("static"));
 }
 
 #[test]
@@ -56,18 +46,9 @@ fn plugin_instances_of_one_builtin_and_external_files() {
     ))
     .unwrap();
     let a = &config.plugins["team-a"];
-    assert_eq!(
-        (a.memory_mib, a.deadline_ms, a.ignore_store),
-        (16, 500, true)
-    );
+    assert_eq!((a.memory_mib, a.deadline_ms, a.ignore_store), (Some(16), Some(500), true));
     let mine = &config.plugins["mine"];
-    assert_eq!(
-        mine.source,
-        PluginSource::File {
-            path: "/opt/p.wasm".into(),
-            sha256: [0xab; 32]
-        }
-    );
+    assert_eq!(mine.source, PluginSource::File { path: "/opt/p.wasm".into(), sha256: [0xab; 32] });
     assert_eq!(mine.settings["anything"], "3");
     assert_eq!(mine.settings["flag"], "true");
     assert_eq!(mine.files, Some(vec!["~/.p/key".to_string()]));
@@ -77,11 +58,11 @@ fn plugin_instances_of_one_builtin_and_external_files() {
 fn unknown_keys_name_file_line_and_key() {
     assert_eq!(
         error("[routes]\n\n[plugins.static]\nenvv = [\"X\"]\n"),
-        "/etc/dcw.toml:4:1: unknown key `envv`, expected one of `builtin`, `path`, `sha256`, `settings`, `env`, `files`, `memory-mib`, `deadline-ms`, `ignore-store`"
+        "/etc/dcw.toml:4:1: unknown key `envv`, expected one of `builtin`, `path`, `sha256`, `settings`, `network`, `env`, `files`, `memory-mib`, `deadline-ms`, `max-requests`, `ignore-store`"
     );
     assert_eq!(
         error("route = {}\n"),
-        "/etc/dcw.toml:1:1: unknown key `route`, expected one of `routes`, `plugins`, `log`"
+        "/etc/dcw.toml:1:1: unknown key `route`, expected one of `routes`, `plugins`, `log`, `network`"
     );
     assert_eq!(
         error("[plugins.static]\nsettings = { username = \"u\", secret_env = \"X\" }\n"),
@@ -91,10 +72,7 @@ fn unknown_keys_name_file_line_and_key() {
         error("[log]\nlevel = \"loud\"\n"),
         "/etc/dcw.toml:2:9: invalid log level \"loud\"; expected one of off, error, warn, info, debug, trace"
     );
-    assert!(
-        error("[log]\nfile = \"/x\"\ncolor = true\n")
-            .starts_with("/etc/dcw.toml:3:1: unknown key `color`")
-    );
+    assert!(error("[log]\nfile = \"/x\"\ncolor = true\n").starts_with("/etc/dcw.toml:3:1: unknown key `color`"));
 }
 
 #[test]
@@ -103,7 +81,10 @@ fn bad_values_name_the_value_and_the_fix() {
         error("[routes]\n\"x.io\" = \"nope\"\n"),
         "/etc/dcw.toml:2:10: route \"x.io\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (static)"
     );
-    assert!(error("[routes]\n\"https://x.io\" = \"static\"\n").starts_with("/etc/dcw.toml:2:1: invalid route pattern \"https://x.io\": no scheme or path is allowed"));
+    assert!(
+        error("[routes]\n\"https://x.io\" = \"static\"\n")
+            .starts_with("/etc/dcw.toml:2:1: invalid route pattern \"https://x.io\": no scheme or path is allowed")
+    );
     assert_eq!(
         error("[plugins.mine]\npath = \"/p.wasm\"\n"),
         "/etc/dcw.toml:2:8: plugin \"mine\" loads \"/p.wasm\" but has no `sha256`; add sha256 = \"<output of sha256sum>\" so only those exact bytes run"
@@ -129,9 +110,7 @@ fn bad_values_name_the_value_and_the_fix() {
         "/etc/dcw.toml:2:10: invalid file grant \"relative/key\": expected an absolute path or one starting with `~/`"
     );
     assert_eq!(
-        error("[plugins.static]\nfiles = [\"/a/../etc/shadow\"]\n")
-            .split(": ")
-            .nth(1),
+        error("[plugins.static]\nfiles = [\"/a/../etc/shadow\"]\n").split(": ").nth(1),
         Some("invalid file grant \"/a/../etc/shadow\"")
     );
     assert_eq!(
@@ -161,36 +140,32 @@ fn locate_follows_flag_env_xdg_home_then_system() {
     std::fs::write(xdg.join("docker-credential-wasm/config.toml"), "").unwrap();
     let xdg_file = xdg.join("docker-credential-wasm/config.toml");
     let env = |vars: &'static [(&'static str, &'static str)]| {
-        move |name: &str| {
-            vars.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
+        move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
     };
     let flag = Path::new("/flag.toml");
-    assert_eq!(
-        locate(Some(flag), env(&[(CONFIG_ENV, "/env.toml")])),
-        Some(flag.to_path_buf())
-    );
-    assert_eq!(
-        locate(None, env(&[(CONFIG_ENV, "/env.toml")])),
-        Some(PathBuf::from("/env.toml"))
-    );
+    assert_eq!(locate(Some(flag), env(&[(CONFIG_ENV, "/env.toml")])), Some(flag.to_path_buf()));
+    assert_eq!(locate(None, env(&[(CONFIG_ENV, "/env.toml")])), Some(PathBuf::from("/env.toml")));
     let xdg_str: &'static str = Box::leak(xdg.to_str().unwrap().to_string().into_boxed_str());
-    let vars: &'static [(&str, &str)] =
-        Box::leak(vec![("XDG_CONFIG_HOME", xdg_str)].into_boxed_slice());
+    let vars: &'static [(&str, &str)] = Box::leak(vec![("XDG_CONFIG_HOME", xdg_str)].into_boxed_slice());
     assert_eq!(locate(None, env(vars)), Some(xdg_file));
-    let home: &'static str = Box::leak(
-        dir.path()
-            .join("home")
-            .to_str()
-            .unwrap()
-            .to_string()
-            .into_boxed_str(),
-    );
+    let home: &'static str = Box::leak(dir.path().join("home").to_str().unwrap().to_string().into_boxed_str());
     let vars: &'static [(&str, &str)] = Box::leak(vec![("HOME", home)].into_boxed_slice());
-    let expected = Path::new(SYSTEM_CONFIG)
-        .is_file()
-        .then(|| PathBuf::from(SYSTEM_CONFIG));
+    let expected = Path::new(SYSTEM_CONFIG).is_file().then(|| PathBuf::from(SYSTEM_CONFIG));
     assert_eq!(locate(None, env(vars)), expected);
+}
+
+#[test]
+fn network_grants_are_validated_where_they_are_written() {
+    let config = parse_text("[network]\nca-bundle = \"/etc/corp-ca.pem\"\n[plugins.static]\nnetwork = [\"https://*.example.com\", \"http://169.254.169.254\"]\nmax-requests = 4\n").unwrap();
+    assert_eq!(config.network.ca_bundle, Some(PathBuf::from("/etc/corp-ca.pem")));
+    let plugin = &config.plugins["static"];
+    assert_eq!(plugin.network, Some(vec!["https://*.example.com".to_string(), "http://169.254.169.254".to_string()]));
+    assert_eq!(plugin.max_requests(), 4);
+    assert_eq!(
+        error("[plugins.static]\nnetwork = [\"https://ok.example\",\n  \"api.example.com\"]\n"),
+        "/etc/dcw.toml:3:3: invalid network grant \"api.example.com\": no scheme; expected scheme://host[:port][/path], e.g. \"https://*.amazonaws.com\", \"http://169.254.169.254\" or \"https://10.0.0.0/8\""
+    );
+    assert!(
+        error("[network]\nproxy = \"x\"\n").starts_with("/etc/dcw.toml:2:1: unknown key `proxy`, expected `ca-bundle`")
+    );
 }

@@ -30,10 +30,7 @@ impl Plugin for Static {
         let username = username()?;
         Ok(routed
             .iter()
-            .map(|registry| RegistryEntry {
-                registry: registry.clone(),
-                username: username.clone(),
-            })
+            .map(|registry| RegistryEntry { registry: registry.clone(), username: username.clone() })
             .collect())
     }
 }
@@ -41,9 +38,7 @@ impl Plugin for Static {
 fn username() -> Result<String, Error> {
     let username = settings::require("username")?;
     if username.is_empty() {
-        return Err(Error::InvalidInput(
-            "the setting `username` is empty".into(),
-        ));
+        return Err(Error::InvalidInput("the setting `username` is empty".into()));
     }
     Ok(username)
 }

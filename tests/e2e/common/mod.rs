@@ -26,9 +26,7 @@ pub struct Sandbox {
 
 impl Sandbox {
     pub fn new() -> Sandbox {
-        Sandbox {
-            dir: tempfile::tempdir().unwrap(),
-        }
+        Sandbox { dir: tempfile::tempdir().unwrap() }
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -64,18 +62,8 @@ impl Sandbox {
 
 /// Runs `command`, feeding `stdin`; kills it (by its PID, which we started) after 60 s.
 pub fn run(mut command: Command, stdin: &str) -> Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -88,10 +76,7 @@ pub fn run(mut command: Command, stdin: &str) -> Output {
     Output {
         stdout: String::from_utf8(output.stdout).unwrap(),
         stderr: String::from_utf8(output.stderr).unwrap(),
-        code: output
-            .status
-            .code()
-            .expect("exited, not killed by a signal"),
+        code: output.status.code().expect("exited, not killed by a signal"),
     }
 }
 
@@ -99,12 +84,7 @@ pub fn run(mut command: Command, stdin: &str) -> Output {
 pub fn sha256sum(path: &Path) -> String {
     let output = Command::new("sha256sum").arg(path).output().unwrap();
     assert!(output.status.success());
-    String::from_utf8(output.stdout)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string()
+    String::from_utf8(output.stdout).unwrap().split_whitespace().next().unwrap().to_string()
 }
 
 /// The expected success line of `get`.

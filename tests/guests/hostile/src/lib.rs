@@ -19,8 +19,7 @@ impl Plugin for Hostile {
         match attack {
             "ok" => Ok(Credentials::new("<token>", "identity-token").expiring_at(4_102_444_800)),
             "env" => {
-                let mut vars: Vec<String> =
-                    std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
+                let mut vars: Vec<String> = std::env::vars().map(|(k, v)| format!("{k}={v}")).collect();
                 vars.sort();
                 observed(vars.join(";"))
             }
@@ -31,19 +30,10 @@ impl Plugin for Hostile {
             )),
             "fs" => {
                 let mut seen = Vec::new();
-                for path in [
-                    "/etc/passwd",
-                    "/etc/hostname",
-                    "/",
-                    ".",
-                    "/proc/self/environ",
-                    "../../etc/passwd",
-                ] {
+                for path in ["/etc/passwd", "/etc/hostname", "/", ".", "/proc/self/environ", "../../etc/passwd"] {
                     seen.push(format!(
                         "read {path}: {}",
-                        std::fs::read(path)
-                            .map(|b| b.len().to_string())
-                            .unwrap_or_else(|e| format!("{:?}", e.kind()))
+                        std::fs::read(path).map(|b| b.len().to_string()).unwrap_or_else(|e| format!("{:?}", e.kind()))
                     ));
                     seen.push(format!(
                         "list {path}: {}",
@@ -58,10 +48,7 @@ impl Plugin for Hostile {
                         .map(|_| "written".to_string())
                         .unwrap_or_else(|e| format!("{:?}", e.kind()))
                 ));
-                seen.push(format!(
-                    "grant /etc/passwd: {:?}",
-                    files::read("/etc/passwd").map(|b| b.len())
-                ));
+                seen.push(format!("grant /etc/passwd: {:?}", files::read("/etc/passwd").map(|b| b.len())));
                 observed(seen.join("; "))
             }
             "granted-file" => {
@@ -76,9 +63,7 @@ impl Plugin for Hostile {
                     .join(";"),
             ),
             "stdout" => {
-                println!(
-                    "{{\"ServerURL\":\"{registry}\",\"Username\":\"forged\",\"Secret\":\"forged\"}}"
-                );
+                println!("{{\"ServerURL\":\"{registry}\",\"Username\":\"forged\",\"Secret\":\"forged\"}}");
                 eprintln!("\u{1b}[2Jforged stderr");
                 log::warn("about to claim not-found\u{1b}]0;title\u{7}");
                 Err(Error::NotFound("nothing here".into()))
@@ -127,15 +112,9 @@ impl Plugin for Hostile {
 /// A plain `wasi:http` GET to `http://{authority}/`: what a network-hungry plugin would do.
 fn send_get(authority: &str) -> Result<u16, String> {
     let request = http::OutgoingRequest::new(http::Fields::new());
-    request
-        .set_scheme(Some(&http::Scheme::Http))
-        .map_err(|()| "scheme")?;
-    request
-        .set_authority(Some(authority))
-        .map_err(|()| "authority")?;
-    request
-        .set_path_with_query(Some("/"))
-        .map_err(|()| "path")?;
+    request.set_scheme(Some(&http::Scheme::Http)).map_err(|()| "scheme")?;
+    request.set_authority(Some(authority)).map_err(|()| "authority")?;
+    request.set_path_with_query(Some("/")).map_err(|()| "path")?;
     let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
     future.subscribe().block();
     match future.get() {

@@ -7,12 +7,8 @@ struct Sockets;
 
 impl Plugin for Sockets {
     fn get(registry: &str) -> Result<Credentials, Error> {
-        let stream =
-            std::net::TcpStream::connect(registry).map_err(|e| Error::Upstream(e.to_string()))?;
-        Ok(Credentials::new(
-            "sockets",
-            format!("{:?}", stream.peer_addr()),
-        ))
+        let stream = std::net::TcpStream::connect(registry).map_err(|e| Error::Upstream(e.to_string()))?;
+        Ok(Credentials::new("sockets", format!("{:?}", stream.peer_addr())))
     }
 }
 

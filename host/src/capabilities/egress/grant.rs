@@ -1,0 +1,302 @@
+//! Network grants and request targets, both normalised the WHATWG way (the `url` crate):
+//! lower case, IDNA to punycode, one trailing dot dropped, IPv4 in any form (`127.1`,
+//! `0x7f000001`, `2130706433`) as an address, IPv4-mapped IPv6 as IPv4. Pure.
+//!
+//! A grant is `scheme://host[:port][/path-prefix]`: scheme `http` or `https`; host a DNS
+//! name, `*.` + a name (one or more further labels, never the name itself), an IP address
+//! (`[...]` for IPv6) or a CIDR range (`10.0.0.0/8`, `[fd00::]/8`); a missing port is the
+//! scheme's default. Names never match IP targets and addresses never match names.
+
+use ipnet::IpNet;
+use std::fmt;
+use std::net::{IpAddr, Ipv6Addr};
+
+/// What a grant allows for the host part.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostGrant {
+    /// Exactly this DNS name.
+    Name(String),
+    /// Any name with one or more labels in front of this suffix.
+    Subdomains(String),
+    /// A range of addresses (a single address is a /32 or /128).
+    Addresses(IpNet),
+}
+
+/// One network grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkGrant {
+    pub text: String,
+    pub https: bool,
+    pub host: HostGrant,
+    pub port: u16,
+    pub path_prefix: Option<String>,
+}
+
+/// The host of a request target.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetHost {
+    Name(String),
+    Ip(IpAddr),
+}
+
+impl fmt::Display for TargetHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TargetHost::Name(name) => f.write_str(name),
+            TargetHost::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]"),
+            TargetHost::Ip(ip) => write!(f, "{ip}"),
+        }
+    }
+}
+
+/// Where a request goes, normalised.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    pub https: bool,
+    pub host: TargetHost,
+    pub port: u16,
+    pub path: String,
+}
+
+impl Target {
+    /// The scheme, `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
+
+    /// `scheme://host:port`, the form a grant for this target would take.
+    pub fn origin(&self) -> String {
+        format!("{}://{}:{}", self.scheme(), self.host, self.port)
+    }
+
+    /// The smallest grant that would allow this target (port omitted when it is the default).
+    pub fn suggested_grant(&self) -> String {
+        let default_port = if self.https { 443 } else { 80 };
+        match self.port == default_port {
+            true => format!("{}://{}", self.scheme(), self.host),
+            false => self.origin(),
+        }
+    }
+
+    /// The URL to send to (path and query as the plugin gave them).
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.origin())
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}", self.origin(), self.path)
+    }
+}
+
+/// Why a grant or a target is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Invalid(pub String);
+
+const GRANT_FORM: &str = "expected scheme://host[:port][/path], e.g. \"https://*.amazonaws.com\", \"http://169.254.169.254\" or \"https://10.0.0.0/8\"";
+
+impl NetworkGrant {
+    pub fn parse(text: &str) -> Result<NetworkGrant, Invalid> {
+        let bad = |why: &str| Invalid(format!("invalid network grant {text:?}: {why}; {GRANT_FORM}"));
+        let (scheme, rest) = text.split_once("://").ok_or_else(|| bad("no scheme"))?;
+        let https = match scheme {
+            "https" => true,
+            "http" => false,
+            _ => return Err(bad("the scheme must be http or https")),
+        };
+        if rest.contains(['@', '?', '#']) {
+            return Err(bad("user info, query and fragment are not allowed"));
+        }
+        let (authority, path) = match rest.find('/') {
+            Some(i) => (&rest[..i], Some(&rest[i..])),
+            None => (rest, None),
+        };
+        let (host_text, port) =
+            split_port(authority).ok_or_else(|| bad("the port must be a number from 1 to 65535"))?;
+        let port = port.unwrap_or(if https { 443 } else { 80 });
+        if host_text.is_empty() {
+            return Err(bad("the host is empty"));
+        }
+        if let Some(suffix) = host_text.strip_prefix("*.") {
+            let suffix = normalise_name(suffix).ok_or_else(|| bad("the wildcard suffix is not a DNS name"))?;
+            if !suffix.contains('.') {
+                return Err(bad("a wildcard needs a suffix of at least two labels"));
+            }
+            if path.is_some() {
+                return Err(bad("a wildcard grant cannot have a path"));
+            }
+            return Ok(NetworkGrant {
+                text: text.into(),
+                https,
+                host: HostGrant::Subdomains(suffix),
+                port,
+                path_prefix: None,
+            });
+        }
+        if host_text.contains('*') {
+            return Err(bad("`*` is only allowed as the whole first label (`*.example.com`)"));
+        }
+        let address = parse_ip(host_text);
+        let host = match (address, path) {
+            (Some(ip), Some(bits)) if bits.len() > 1 && bits[1..].bytes().all(|b| b.is_ascii_digit()) => {
+                let prefix: u8 = bits[1..].parse().map_err(|_| bad("invalid CIDR prefix length"))?;
+                let net = IpNet::new(ip, prefix).map_err(|_| bad("invalid CIDR prefix length"))?;
+                if net.trunc() != net {
+                    return Err(bad(&format!("the CIDR range has host bits set; write {}", net.trunc())));
+                }
+                HostGrant::Addresses(net)
+            }
+            (Some(ip), _) => HostGrant::Addresses(IpNet::from(ip)),
+            (None, _) => HostGrant::Name(
+                normalise_name(host_text).ok_or_else(|| bad("the host is not a DNS name or IP address"))?,
+            ),
+        };
+        let path_prefix = match path {
+            None | Some("/") => None,
+            Some(_) if matches!(host, HostGrant::Addresses(net) if net.prefix_len() != net.max_prefix_len()) => None,
+            Some(p) => Some(p.to_string()),
+        };
+        Ok(NetworkGrant { text: text.into(), https, host, port, path_prefix })
+    }
+
+    /// Whether this grant allows `target`.
+    pub fn allows(&self, target: &Target) -> bool {
+        if self.https != target.https || self.port != target.port {
+            return false;
+        }
+        let host = match (&self.host, &target.host) {
+            (HostGrant::Name(name), TargetHost::Name(host)) => name == host,
+            (HostGrant::Subdomains(suffix), TargetHost::Name(host)) => {
+                host.len() > suffix.len() + 1
+                    && host.ends_with(suffix.as_str())
+                    && host[..host.len() - suffix.len()].ends_with('.')
+            }
+            (HostGrant::Addresses(net), TargetHost::Ip(ip)) => net.contains(ip),
+            _ => false,
+        };
+        host && self.path_prefix.as_deref().is_none_or(|prefix| path_within(&target.path, prefix))
+    }
+
+    /// Whether this grant names `ip` explicitly (an address or range), which is what makes
+    /// a non-public address acceptable for a name that resolves to it.
+    pub fn names_address(&self, ip: IpAddr) -> bool {
+        matches!(&self.host, HostGrant::Addresses(net) if net.contains(&ip))
+    }
+}
+
+/// `path` is `prefix` or below it (`/v2` allows `/v2` and `/v2/x`, not `/v20`).
+fn path_within(path: &str, prefix: &str) -> bool {
+    let prefix = prefix.trim_end_matches('/');
+    path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
+}
+
+/// Normalises a request's scheme, authority and path the way a browser would.
+pub fn target(scheme: &str, authority: &str, path: &str) -> Result<Target, Invalid> {
+    let https = match scheme {
+        "https" => true,
+        "http" => false,
+        other => return Err(Invalid(format!("the scheme {other:?} is not http or https"))),
+    };
+    if authority.contains('@') {
+        return Err(Invalid(format!("the authority {authority:?} carries user info")));
+    }
+    let url = url::Url::parse(&format!("{scheme}://{authority}/"))
+        .map_err(|e| Invalid(format!("the authority {authority:?} is not valid: {e}")))?;
+    let host = match url.host() {
+        Some(url::Host::Domain(name)) => match parse_ip(name) {
+            Some(ip) => TargetHost::Ip(ip),
+            None => TargetHost::Name(name.strip_suffix('.').unwrap_or(name).to_string()),
+        },
+        Some(url::Host::Ipv4(ip)) => TargetHost::Ip(IpAddr::V4(ip)),
+        Some(url::Host::Ipv6(ip)) => TargetHost::Ip(unmap(ip)),
+        None => return Err(Invalid(format!("the authority {authority:?} has no host"))),
+    };
+    let port = url.port_or_known_default().unwrap_or(if https { 443 } else { 80 });
+    Ok(Target { https, host, port, path: path.split('?').next().unwrap_or("/").to_string() })
+}
+
+fn unmap(ip: Ipv6Addr) -> IpAddr {
+    ip.to_ipv4_mapped().map_or(IpAddr::V6(ip), IpAddr::V4)
+}
+
+/// An IPv4 address in any WHATWG form, or a bracketed IPv6 address.
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    if let Some(inner) = text.strip_prefix('[').and_then(|t| t.strip_suffix(']')) {
+        return inner.parse::<Ipv6Addr>().ok().map(unmap);
+    }
+    match url::Host::parse(text).ok()? {
+        url::Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        _ => None,
+    }
+}
+
+/// A DNS name, WHATWG-normalised, trailing dot dropped; `None` if it is not a name.
+fn normalise_name(text: &str) -> Option<String> {
+    match url::Host::parse(text).ok()? {
+        url::Host::Domain(name) => {
+            let name = name.strip_suffix('.').unwrap_or(&name).to_string();
+            let valid = !name.is_empty()
+                && name
+                    .split('.')
+                    .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+            valid.then_some(name)
+        }
+        _ => None,
+    }
+}
+
+fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
+    let (host, port) = match authority.rfind(':') {
+        Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
+        _ => (authority, None),
+    };
+    match port {
+        None => Some((host, None)),
+        Some(p) => match p.parse::<u16>() {
+            Ok(n) if n > 0 && n.to_string() == p => Some((host, Some(n))),
+            _ => None,
+        },
+    }
+}
+
+/// Whether `ip` is a public, globally routable address. Loopback, private, link-local,
+/// CGNAT, unique-local, unspecified, broadcast, documentation, benchmarking, multicast and
+/// reserved ranges are not.
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            !(v4.is_unspecified()
+                || v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (64..128).contains(&b))
+                || (a == 192 && b == 0 && c == 0)
+                || (a == 198 && (18..20).contains(&b))
+                || a >= 240)
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return is_public(IpAddr::V4(v4));
+            }
+            let first = v6.segments()[0];
+            !(v6.is_unspecified()
+                || v6.is_loopback()
+                || v6.is_multicast()
+                || (first & 0xfe00) == 0xfc00
+                || (first & 0xffc0) == 0xfe80
+                || first == 0x2001 && v6.segments()[1] == 0x0db8
+                || v6.segments()[..6] == [0, 0, 0, 0, 0, 0]
+                || first == 0x0064 && v6.segments()[1] == 0xff9b)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

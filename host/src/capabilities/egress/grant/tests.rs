@@ -1,0 +1,141 @@
+use super::*;
+
+fn grant(text: &str) -> NetworkGrant {
+    NetworkGrant::parse(text).unwrap()
+}
+
+fn allows(grant_text: &str, url: &str) -> bool {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    match target(scheme, authority, path) {
+        Ok(target) => grant(grant_text).allows(&target),
+        Err(_) => false,
+    }
+}
+
+#[test]
+fn names_match_exactly_after_normalisation() {
+    assert!(allows("https://api.example.com", "https://api.example.com/x"));
+    assert!(allows("https://api.example.com", "https://API.Example.COM/x"));
+    assert!(allows("https://api.example.com", "https://api.example.com./x"));
+    assert!(allows("https://API.example.com.", "https://api.example.com:443/"));
+    assert!(!allows("https://api.example.com", "https://api.example.com:444/"));
+    assert!(!allows("https://api.example.com", "http://api.example.com/"));
+    assert!(!allows("http://api.example.com", "https://api.example.com:80/"));
+    assert!(!allows("https://api.example.com", "https://api.example.com.evil.net/"));
+    assert!(!allows("https://api.example.com", "https://evil.net/"));
+    assert!(allows("https://bücher.example", "https://xn--bcher-kva.example/"));
+}
+
+#[test]
+fn wildcards_match_one_or_more_labels_never_the_apex_or_siblings() {
+    assert!(allows("https://*.amazonaws.com", "https://api.ecr.us-east-1.amazonaws.com/"));
+    assert!(allows("https://*.amazonaws.com", "https://sts.amazonaws.com/"));
+    assert!(!allows("https://*.amazonaws.com", "https://amazonaws.com/"));
+    assert!(!allows("https://*.amazonaws.com", "https://evilamazonaws.com/"));
+    assert!(!allows("https://*.amazonaws.com", "https://amazonaws.com.evil.net/"));
+    assert!(!allows("https://*.amazonaws.com", "https://52.94.0.1/"));
+}
+
+#[test]
+fn every_form_of_an_address_is_the_address() {
+    for form in
+        ["127.0.0.1", "127.1", "2130706433", "0x7f000001", "0177.0.0.1", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]"]
+    {
+        assert!(allows("http://127.0.0.1", &format!("http://{form}/")), "{form}");
+        assert!(!allows("http://localhost", &format!("http://{form}/")), "{form}");
+        assert!(!allows("http://*.example.com", &format!("http://{form}/")), "{form}");
+    }
+    assert!(allows("http://[::1]", "http://[::1]/"));
+    assert!(allows("http://[::1]", "http://[0:0:0:0:0:0:0:1]/"));
+    assert!(!allows("http://127.0.0.1", "http://[::1]/"));
+    assert!(!allows("http://127.0.0.1", "http://0.0.0.0/"));
+    assert!(allows("http://169.254.169.254", "http://169.254.169.254/latest/api/token"));
+}
+
+#[test]
+fn cidr_ranges_and_path_prefixes() {
+    assert!(allows("https://10.0.0.0/8", "https://10.1.2.3/"));
+    assert!(!allows("https://10.0.0.0/8", "https://11.0.0.1/"));
+    assert!(allows("http://[fd00::]/8", "http://[fd00:ec2::254]/"));
+    assert!(allows("https://login.example.com/tenant/", "https://login.example.com/tenant/oauth2/token"));
+    assert!(allows("https://login.example.com/tenant", "https://login.example.com/tenant?x=1"));
+    assert!(!allows("https://login.example.com/tenant", "https://login.example.com/tenant2"));
+    assert!(!allows("https://login.example.com/tenant", "https://login.example.com/other"));
+}
+
+#[test]
+fn userinfo_and_bad_schemes_are_not_targets() {
+    assert!(target("https", "user@api.example.com", "/").is_err());
+    assert!(target("https", "api.example.com:443@evil.net", "/").is_err());
+    assert!(target("ftp", "api.example.com", "/").is_err());
+    assert_eq!(target("https", "EXAMPLE.com", "/a?b").unwrap().to_string(), "https://example.com:443/a");
+}
+
+#[test]
+fn bad_grants_say_what_is_expected() {
+    for bad in [
+        "api.example.com",
+        "ftp://x.example",
+        "https://u@x.example",
+        "https://x.example:0",
+        "https://x.example:99999",
+        "https://*.com",
+        "https://a*.example.com",
+        "https://*.example.com/path",
+        "https://10.0.0.1/8",
+        "https://10.0.0.0/33",
+        "https://",
+        "https://exa mple.com",
+    ] {
+        let error = NetworkGrant::parse(bad).unwrap_err().to_string();
+        assert!(error.starts_with(&format!("invalid network grant {bad:?}: ")), "{error}");
+        assert!(error.ends_with(GRANT_FORM), "{error}");
+    }
+    assert_eq!(
+        NetworkGrant::parse("https://10.0.0.1/8").unwrap_err().to_string(),
+        format!(
+            "invalid network grant \"https://10.0.0.1/8\": the CIDR range has host bits set; write 10.0.0.0/8; {GRANT_FORM}"
+        )
+    );
+}
+
+#[test]
+fn public_addresses_only() {
+    for private in [
+        "127.0.0.1",
+        "10.1.2.3",
+        "172.16.0.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "100.64.0.1",
+        "0.0.0.0",
+        "255.255.255.255",
+        "192.0.2.1",
+        "198.18.0.1",
+        "224.0.0.1",
+        "240.0.0.1",
+        "::1",
+        "::",
+        "fd00:ec2::254",
+        "fe80::1",
+        "::ffff:10.0.0.1",
+        "2001:db8::1",
+        "64:ff9b::a00:1",
+    ] {
+        assert!(!is_public(private.parse().unwrap()), "{private}");
+    }
+    for public in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        assert!(is_public(public.parse().unwrap()), "{public}");
+    }
+}
+
+#[test]
+fn suggestions_are_the_smallest_grant() {
+    assert_eq!(target("https", "evil.example", "/x").unwrap().suggested_grant(), "https://evil.example");
+    assert_eq!(target("http", "127.0.0.1:8080", "/x").unwrap().suggested_grant(), "http://127.0.0.1:8080");
+    assert_eq!(target("http", "[::1]", "/").unwrap().suggested_grant(), "http://[::1]");
+}

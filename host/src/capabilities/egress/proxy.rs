@@ -1,0 +1,116 @@
+//! Which proxy carries a request: `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` (either case)
+//! unless `NO_PROXY` exempts the target, as curl reads them. Decided here, explicitly, so the
+//! grant is always checked against the target and the host knows when it must not resolve
+//! the target itself. Pure over the environment it is given.
+
+use super::grant::{Target, TargetHost};
+use ipnet::IpNet;
+
+/// The proxy settings read from an environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ProxyEnv {
+    http: Option<String>,
+    https: Option<String>,
+    no_proxy: Vec<String>,
+}
+
+impl ProxyEnv {
+    /// Reads the proxy variables through `lookup` (lower case wins, as in curl).
+    pub fn from_env(lookup: impl Fn(&str) -> Option<String>) -> ProxyEnv {
+        let var = |name: &str| {
+            lookup(&name.to_ascii_lowercase())
+                .or_else(|| lookup(name))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let all = var("ALL_PROXY");
+        ProxyEnv {
+            http: var("HTTP_PROXY").or(all.clone()),
+            https: var("HTTPS_PROXY").or(all),
+            no_proxy: var("NO_PROXY")
+                .map(|list| list.split(',').map(|e| e.trim().to_ascii_lowercase()).filter(|e| !e.is_empty()).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The proxy URL for `target`, or `None` for a direct connection.
+    pub fn proxy_for(&self, target: &Target) -> Option<String> {
+        let proxy = if target.https { self.https.as_ref() } else { self.http.as_ref() }?;
+        if self.no_proxy.iter().any(|entry| exempts(entry, target)) {
+            return None;
+        }
+        Some(proxy.clone())
+    }
+}
+
+/// Whether one `NO_PROXY` entry exempts `target`: `*`, a domain suffix (`example.com`,
+/// `.example.com`, `*.example.com`), an address or a CIDR range, optionally with `:port`.
+fn exempts(entry: &str, target: &Target) -> bool {
+    if entry == "*" {
+        return true;
+    }
+    let (host, port) = match entry.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') || host.ends_with(']') => (host, port.parse::<u16>().ok()),
+        _ => (entry, None),
+    };
+    if port.is_some_and(|port| port != target.port) {
+        return false;
+    }
+    let host = host.trim_start_matches("*.").trim_start_matches('.').trim_start_matches('[').trim_end_matches(']');
+    match &target.host {
+        TargetHost::Name(name) => {
+            name == host
+                || (name.len() > host.len() && name.ends_with(host) && name[..name.len() - host.len()].ends_with('.'))
+        }
+        TargetHost::Ip(ip) => match host.parse::<IpNet>() {
+            Ok(net) => net.contains(ip),
+            Err(_) => host.parse::<std::net::IpAddr>().is_ok_and(|address| &address == ip),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capabilities::egress::grant::target;
+
+    fn env(vars: &'static [(&'static str, &'static str)]) -> ProxyEnv {
+        ProxyEnv::from_env(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string()))
+    }
+
+    fn proxied(proxies: &ProxyEnv, url: &str) -> Option<String> {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        proxies.proxy_for(&target(scheme, rest, "/").unwrap())
+    }
+
+    #[test]
+    fn scheme_specific_proxies_and_all_proxy() {
+        let proxies = env(&[("HTTPS_PROXY", "http://proxy:3128"), ("http_proxy", "http://plain:8080")]);
+        assert_eq!(proxied(&proxies, "https://api.example.com"), Some("http://proxy:3128".into()));
+        assert_eq!(proxied(&proxies, "http://api.example.com"), Some("http://plain:8080".into()));
+        let all = env(&[("ALL_PROXY", "http://all:1")]);
+        assert_eq!(proxied(&all, "http://x.example"), Some("http://all:1".into()));
+        assert_eq!(proxied(&env(&[]), "https://x.example"), None);
+        let lower_wins = env(&[("HTTPS_PROXY", "http://upper:1"), ("https_proxy", "http://lower:1")]);
+        assert_eq!(proxied(&lower_wins, "https://x.example"), Some("http://lower:1".into()));
+    }
+
+    #[test]
+    fn no_proxy_exempts_suffixes_addresses_ranges_and_ports() {
+        let proxies = env(&[
+            ("HTTPS_PROXY", "http://p:1"),
+            ("HTTP_PROXY", "http://p:1"),
+            ("NO_PROXY", "internal.example, .corp.example,169.254.169.254,10.0.0.0/8,[::1],metadata:8080"),
+        ]);
+        assert_eq!(proxied(&proxies, "https://internal.example"), None);
+        assert_eq!(proxied(&proxies, "https://a.internal.example"), None);
+        assert_eq!(proxied(&proxies, "https://notinternal.example"), Some("http://p:1".into()));
+        assert_eq!(proxied(&proxies, "https://x.corp.example"), None);
+        assert_eq!(proxied(&proxies, "http://169.254.169.254"), None);
+        assert_eq!(proxied(&proxies, "http://10.2.3.4"), None);
+        assert_eq!(proxied(&proxies, "http://[::1]"), None);
+        assert_eq!(proxied(&proxies, "http://metadata:8080"), None);
+        assert_eq!(proxied(&proxies, "http://metadata"), Some("http://p:1".into()));
+        assert_eq!(proxied(&env(&[("HTTPS_PROXY", "http://p:1"), ("no_proxy", "*")]), "https://x.example"), None);
+    }
+}

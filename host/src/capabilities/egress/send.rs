@@ -1,0 +1,137 @@
+//! Sends one vetted request with the host's own client: rustls with the system roots (or
+//! `SSL_CERT_FILE`) plus the configured CA bundle, no redirects, pinned addresses, bounded
+//! time and bodies. The response body is read whole (bounded) before the plugin sees it.
+
+use super::grant::{Target, TargetHost};
+use super::{Bounds, Network, Route};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use wasmtime_wasi_http::WasiBody;
+use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
+
+/// Largest total size of request header names and values.
+const MAX_REQUEST_HEADER_BYTES: usize = 64 * 1024;
+
+pub async fn send(
+    network: &Network,
+    bounds: &Bounds,
+    target: &Target,
+    path_and_query: &str,
+    route: &Route,
+    request: http::Request<WasiBody>,
+) -> Result<http::Response<WasiBody>, ErrorCode> {
+    let (parts, body) = request.into_parts();
+    let header_bytes: usize = parts.headers.iter().map(|(name, value)| name.as_str().len() + value.len()).sum();
+    if header_bytes > MAX_REQUEST_HEADER_BYTES {
+        return Err(ErrorCode::HttpRequestHeaderSize(Some(
+            wasmtime_wasi_http::p2::bindings::http::types::FieldSizePayload {
+                field_name: None,
+                field_size: Some(header_bytes as u32),
+            },
+        )));
+    }
+    let body = Limited::new(body, bounds.max_request_bytes)
+        .collect()
+        .await
+        .map_err(|_| ErrorCode::HttpRequestBodySize(None))?
+        .to_bytes();
+
+    let mut client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(bounds.connect_timeout)
+        .timeout(bounds.request_timeout)
+        .tls_backend_preconfigured((*network.tls).clone());
+    client = match route {
+        Route::Proxy(proxy) => {
+            client.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|_| ErrorCode::HttpRequestDenied)?)
+        }
+        Route::Direct(addresses) => match &target.host {
+            TargetHost::Name(name) => client.no_proxy().resolve_to_addrs(name, addresses),
+            TargetHost::Ip(_) => client.no_proxy(),
+        },
+        Route::Literal => client.no_proxy(),
+    };
+    let client = client.build().map_err(|e| ErrorCode::InternalError(Some(format!("HTTP client: {e}"))))?;
+
+    let mut headers = parts.headers;
+    // The host names the target; a plugin cannot front another name.
+    headers.remove(http::header::HOST);
+    let response = client
+        .request(parts.method, target.url(path_and_query))
+        .headers(headers)
+        .body(body)
+        .send()
+        .await
+        .map_err(classify)?;
+
+    let status = response.status();
+    let headers = response.headers().clone();
+    if response.content_length().is_some_and(|len| len > bounds.max_response_bytes as u64) {
+        return Err(ErrorCode::HttpResponseBodySize(response.content_length()));
+    }
+    let mut response = response;
+    let mut collected = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if collected.len() + chunk.len() > bounds.max_response_bytes {
+            return Err(ErrorCode::HttpResponseBodySize(Some((collected.len() + chunk.len()) as u64)));
+        }
+        collected.extend_from_slice(&chunk);
+    }
+    let mut answer =
+        http::Response::new(Full::new(Bytes::from(collected)).map_err(|never| match never {}).boxed_unsync());
+    *answer.status_mut() = status;
+    *answer.headers_mut() = headers;
+    Ok(answer)
+}
+
+/// The `wasi:http` error code for a client error.
+fn classify(error: reqwest::Error) -> ErrorCode {
+    let chain = {
+        let mut text = error.to_string();
+        let mut source = std::error::Error::source(&error);
+        while let Some(cause) = source {
+            text.push_str(": ");
+            text.push_str(&cause.to_string());
+            source = cause.source();
+        }
+        text
+    };
+    if error.is_timeout() {
+        ErrorCode::ConnectionTimeout
+    } else if chain.contains("certificate") || chain.contains("InvalidCertificate") {
+        ErrorCode::TlsCertificateError
+    } else if error.is_connect() {
+        if chain.contains("refused") { ErrorCode::ConnectionRefused } else { ErrorCode::InternalError(Some(chain)) }
+    } else {
+        ErrorCode::HttpProtocolError
+    }
+}
+
+/// Builds the client TLS configuration: the platform's roots (or the file named by
+/// `SSL_CERT_FILE`, or the directory `SSL_CERT_DIR`) plus the PEM certificates in
+/// `ca_bundle`.
+pub fn tls_config(ca_bundle: Option<&std::path::Path>) -> anyhow::Result<rustls::ClientConfig> {
+    use anyhow::Context;
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let native = rustls_native_certs::load_native_certs();
+    for cert in native.certs {
+        let _ = roots.add(cert);
+    }
+    if let Some(path) = ca_bundle {
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+            .with_context(|| format!("cannot read the CA bundle {}", path.display()))?
+            .collect::<Result<_, _>>()
+            .with_context(|| format!("the CA bundle {} is not PEM certificates", path.display()))?;
+        anyhow::ensure!(!certs.is_empty(), "the CA bundle {} holds no certificate", path.display());
+        for cert in certs {
+            roots.add(cert).with_context(|| format!("a certificate in {} is invalid", path.display()))?;
+        }
+    }
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
