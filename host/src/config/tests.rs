@@ -25,7 +25,10 @@ fn the_static_example_resolves_to_a_builtin_with_its_grants() {
     assert_eq!(plugin.files, None);
     assert_eq!(plugin.settings["username"], "testuser");
     assert_eq!(plugin.settings["secret-env"], "REGISTRY_PASSWORD");
-    assert_eq!((plugin.memory_mib(), plugin.deadline_ms(), plugin.max_requests(), plugin.ignore_store), (64, 15_000, 32, false));
+    assert_eq!(
+        (plugin.memory_mib(), plugin.deadline_ms(), plugin.max_requests(), plugin.ignore_store),
+        (64, 15_000, 32, false)
+    );
     let registry = crate::registry::Registry::parse("127.0.0.1:5000").unwrap();
     assert_eq!(config.router.route(&registry).unwrap().plugin, "static");
 }

@@ -102,26 +102,75 @@ impl Plugin for Hostile {
             "huge" => Ok(Credentials::new("u", "s".repeat(1 << 20))),
             "http" => {
                 let port = settings::require("port")?;
-                observed(format!("{:?}", send_get(&format!("127.0.0.1:{port}"))))
+                observed(format!("{:?}", send("GET", "http", &format!("127.0.0.1:{port}"), "/", None)))
+            }
+            "requests" => {
+                // One request per line of the `requests` setting: `METHOD URL [header=value]`.
+                let mut outcomes = Vec::new();
+                for line in settings::require("requests")?.lines().filter(|l| !l.trim().is_empty()) {
+                    let mut words = line.split_whitespace();
+                    let (method, url) = (words.next().unwrap_or("GET"), words.next().unwrap_or(""));
+                    let header = words.next().and_then(|h| h.split_once('='));
+                    let (scheme, rest) = url.split_once("://").unwrap_or(("http", url));
+                    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+                    outcomes.push(format!("{line} => {:?}", send(method, scheme, authority, path, header)));
+                }
+                observed(outcomes.join("\n"))
             }
             other => Err(Error::InvalidInput(format!("unknown attack {other:?}"))),
         }
     }
 }
 
-/// A plain `wasi:http` GET to `http://{authority}/`: what a network-hungry plugin would do.
-fn send_get(authority: &str) -> Result<u16, String> {
-    let request = http::OutgoingRequest::new(http::Fields::new());
-    request.set_scheme(Some(&http::Scheme::Http)).map_err(|()| "scheme")?;
-    request.set_authority(Some(authority)).map_err(|()| "authority")?;
-    request.set_path_with_query(Some("/")).map_err(|()| "path")?;
+/// What a network-hungry plugin would do: a plain `wasi:http` request, built field by
+/// field so that hostile authorities and headers reach the host as written. Answers the
+/// status, the `location` header and the body length, or the error.
+fn send(
+    method: &str,
+    scheme: &str,
+    authority: &str,
+    path: &str,
+    header: Option<(&str, &str)>,
+) -> Result<String, String> {
+    let fields = http::Fields::new();
+    if let Some((name, value)) = header {
+        fields.append(&name.to_string(), &value.as_bytes().to_vec()).map_err(|e| format!("header: {e:?}"))?;
+    }
+    let request = http::OutgoingRequest::new(fields);
+    let method = match method {
+        "GET" => http::Method::Get,
+        "POST" => http::Method::Post,
+        other => http::Method::Other(other.to_string()),
+    };
+    request.set_method(&method).map_err(|()| "method")?;
+    let scheme = match scheme {
+        "http" => http::Scheme::Http,
+        "https" => http::Scheme::Https,
+        other => http::Scheme::Other(other.to_string()),
+    };
+    request.set_scheme(Some(&scheme)).map_err(|()| "scheme rejected")?;
+    request.set_authority(Some(authority)).map_err(|()| "authority rejected")?;
+    request.set_path_with_query(Some(path)).map_err(|()| "path rejected")?;
     let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
     future.subscribe().block();
-    match future.get() {
-        Some(Ok(Ok(response))) => Ok(response.status()),
-        Some(Ok(Err(e))) => Err(format!("{e:?}")),
-        other => Err(format!("{other:?}")),
+    let response = match future.get() {
+        Some(Ok(Ok(response))) => response,
+        Some(Ok(Err(e))) => return Err(format!("{e:?}")),
+        other => return Err(format!("{other:?}")),
+    };
+    let status = response.status();
+    let location =
+        response.headers().get(&"location".to_string()).first().map(|v| String::from_utf8_lossy(v).into_owned());
+    let body = response.consume().map_err(|()| "body")?;
+    let stream = body.stream().map_err(|()| "stream")?;
+    let mut length = 0;
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => length += chunk.len(),
+            Err(_) => break,
+        }
     }
+    Ok(format!("{status} location={location:?} body={length}"))
 }
 
 export_plugin!(Hostile);

@@ -1,0 +1,94 @@
+//! A loopback HTTP/1.1 mock that counts every connection and request it receives, for the
+//! egress tests. Paths: `/redirect?to=URL` answers 302 to URL, `/big` a 5 MiB body,
+//! `/slow` never answers, anything else 200 `hello`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A running mock; stopped when dropped.
+pub struct Mock {
+    pub port: u16,
+    pub connections: Arc<AtomicUsize>,
+    /// (request line, Host header) of each request.
+    pub requests: Arc<Mutex<Vec<(String, String)>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Mock {
+    pub fn start(ip: &str) -> Mock {
+        let listener = TcpListener::bind((ip, 0)).unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let mock = Mock { port, connections: Arc::default(), requests: Arc::default(), stop: Arc::default() };
+        let (connections, requests, stop) = (mock.connections.clone(), mock.requests.clone(), mock.stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::SeqCst) {
+                match listener.accept() {
+                    Ok((stream, _)) => {
+                        connections.fetch_add(1, Ordering::SeqCst);
+                        let requests = requests.clone();
+                        std::thread::spawn(move || serve(stream, &requests));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        mock
+    }
+
+    pub fn hits(&self) -> usize {
+        self.connections.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn serve(stream: TcpStream, requests: &Mutex<Vec<(String, String)>>) {
+    stream.set_nonblocking(false).unwrap();
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut request_line = String::new();
+    if reader.read_line(&mut request_line).is_err() {
+        return;
+    }
+    let mut host = String::new();
+    let mut length = 0usize;
+    loop {
+        let mut line = String::new();
+        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+            break;
+        }
+        let lower = line.to_ascii_lowercase();
+        if let Some(value) = lower.strip_prefix("host:") {
+            host = value.trim().to_string();
+        }
+        if let Some(value) = lower.strip_prefix("content-length:") {
+            length = value.trim().parse().unwrap_or(0);
+        }
+    }
+    let mut body = vec![0; length];
+    let _ = reader.read_exact(&mut body);
+    requests.lock().unwrap().push((request_line.trim().to_string(), host));
+    let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut stream = stream;
+    let response = if let Some(to) = path.strip_prefix("/redirect?to=") {
+        format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes()
+    } else if path == "/big" {
+        let mut response =
+            format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 5 << 20).into_bytes();
+        response.resize(response.len() + (5 << 20), b'x');
+        response
+    } else if path == "/slow" {
+        std::thread::sleep(Duration::from_secs(30));
+        return;
+    } else {
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".to_vec()
+    };
+    let _ = stream.write_all(&response);
+}
