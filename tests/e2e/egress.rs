@@ -195,3 +195,53 @@ fn a_slow_response_is_cut_off_when_the_plugin_deadline_is_spent() {
         output.stderr
     );
 }
+
+/// A name that exists nowhere but in the test CA's certificate and the proxy's mind.
+const CORPORATE_NAME: &str = "registry.corp.test";
+
+#[test]
+fn https_goes_through_the_proxy_to_the_granted_name_with_the_configured_ca() {
+    let pki = common::tls::TestPki::new(CORPORATE_NAME);
+    let server = common::tls::HttpsMock::start(&pki);
+    let proxy = common::tls::ConnectProxy::start(server.port);
+    let sandbox = Sandbox::new();
+    let ca = sandbox.write("corp-ca.pem", &pki.ca_pem);
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    let allowed = format!("GET https://{CORPORATE_NAME}/v2/");
+    let ungranted = "GET https://elsewhere.corp.test/v2/".to_string();
+    let requests = vec![allowed.clone(), ungranted.clone()];
+    let grant = format!("https://{CORPORATE_NAME}");
+
+    // The CA from the config's [network] ca-bundle.
+    let extra = format!("[network]\nca-bundle = \"{}\"\n", ca.display());
+    let (outcomes, output) = attack(&[&grant], &requests, &extra, &[("HTTPS_PROXY", &proxy_url)]);
+    assert_eq!(outcome_of(&outcomes, &allowed), "Ok(\"200 location=None body=5\")", "{output:?}");
+    assert_eq!(outcome_of(&outcomes, &ungranted), "Err(\"ErrorCode::HttpRequestDenied\")");
+    assert_eq!(*proxy.targets.lock().unwrap(), vec![format!("CONNECT {CORPORATE_NAME}:443 HTTP/1.1")]);
+    assert_eq!(server.hits(), 1);
+    assert!(output.stderr.contains(&format!("(through proxy {proxy_url})")), "{}", output.stderr);
+
+    // The CA from SSL_CERT_FILE, as corporate machines set it.
+    let (outcomes, output) =
+        attack(&[&grant], &requests[..1], "", &[("HTTPS_PROXY", &proxy_url), ("SSL_CERT_FILE", ca.to_str().unwrap())]);
+    assert_eq!(outcome_of(&outcomes, &allowed), "Ok(\"200 location=None body=5\")", "{output:?}");
+    assert_eq!(server.hits(), 2);
+
+    // Without the CA the connection fails closed.
+    let (outcomes, _) = attack(&[&grant], &requests[..1], "", &[("HTTPS_PROXY", &proxy_url)]);
+    assert_eq!(outcome_of(&outcomes, &allowed), "Err(\"ErrorCode::TlsCertificateError\")");
+
+    // NO_PROXY sends a request direct: here to the server's address, whose certificate
+    // names only the corporate name, so TLS fails, and the proxy sees nothing new.
+    let direct = format!("GET https://127.0.0.1:{}/v2/", server.port);
+    let grant = format!("https://127.0.0.1:{}", server.port);
+    let (outcomes, _) = attack(
+        &[&grant],
+        std::slice::from_ref(&direct),
+        &extra,
+        &[("HTTPS_PROXY", &proxy_url), ("NO_PROXY", "127.0.0.1")],
+    );
+    assert_eq!(outcome_of(&outcomes, &direct), "Err(\"ErrorCode::TlsCertificateError\")");
+    assert_eq!(proxy.targets.lock().unwrap().len(), 3, "NO_PROXY must bypass the proxy");
+    assert_eq!(server.hits(), 4);
+}

@@ -6,10 +6,7 @@
 mod common;
 
 use common::{NOT_FOUND, Output, Sandbox, credentials_json, sha256sum};
-use std::net::TcpListener;
 use std::path::Path;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// A scratch dir with a config routing `*.test` to the hostile guest.
 fn hostile(extra: &str) -> (Sandbox, std::path::PathBuf) {
@@ -172,31 +169,6 @@ fn oversized_secrets_are_refused() {
     let (sandbox, config) = hostile("");
     let output = get(&sandbox, &config, "huge.test", &[]);
     assert_eq!((output.stdout, output.code), (failed("it returned a secret of 1048576 bytes; the limit is 262144"), 1));
-}
-
-#[test]
-fn network_requests_are_denied_before_any_connection() {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = listener.local_addr().unwrap().port();
-    listener.set_nonblocking(true).unwrap();
-    let hits = Arc::new(AtomicUsize::new(0));
-    let (sandbox, config) = hostile(&format!("settings = {{ port = \"{port}\" }}\n"));
-    let output = get(&sandbox, &config, "http.test", &[]);
-    while listener.accept().is_ok() {
-        hits.fetch_add(1, Ordering::SeqCst);
-    }
-    assert_eq!(hits.load(Ordering::SeqCst), 0, "the mock was reached");
-    assert_eq!(
-        (output.stdout, output.code),
-        (credentials_json("http.test", "observer", "Err(\"ErrorCode::HttpRequestDenied\")"), 0)
-    );
-    assert!(
-        output.stderr.contains(&format!(
-            "WARN: plugin hostile: denied GET http://127.0.0.1:{port}/: no network grant allows it; to allow it add \"http://127.0.0.1:{port}\" to `network` in [plugins.hostile]"
-        )),
-        "{}",
-        output.stderr
-    );
 }
 
 #[test]

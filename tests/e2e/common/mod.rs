@@ -105,5 +105,6 @@ pub fn credentials_json(server_url: &str, username: &str, secret: &str) -> Strin
 }
 
 pub mod mock;
+pub mod tls;
 
 pub const NOT_FOUND: &str = "credentials not found in native keychain\n";

@@ -100,10 +100,6 @@ impl Plugin for Hostile {
             "panic" => panic!("the plugin panicked on purpose"),
             "exit" => std::process::exit(0),
             "huge" => Ok(Credentials::new("u", "s".repeat(1 << 20))),
-            "http" => {
-                let port = settings::require("port")?;
-                observed(format!("{:?}", send("GET", "http", &format!("127.0.0.1:{port}"), "/", None)))
-            }
             "requests" => {
                 // One request per line of the `requests` setting: `METHOD URL [header=value]`.
                 let mut outcomes = Vec::new();
