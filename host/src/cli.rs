@@ -75,6 +75,17 @@ enum Command {
     /// Print the helper's version line
     #[command(after_help = "Example:\n  docker-credential-wasm version")]
     Version,
+    /// Show every configured plugin: source, sha256, world, imports, and the grants and
+    /// limits the host will enforce, each with where it came from. Exits 1 if any plugin
+    /// would be refused.
+    #[command(
+        after_help = "Examples:\n  docker-credential-wasm audit\n  docker-credential-wasm --config /etc/docker-credential-wasm/config.toml audit --json"
+    )]
+    Audit {
+        /// Print JSON instead of a table
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Parses the command line and runs it.
@@ -91,6 +102,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Err(error) => return parse_failure(&args, error, &mut out),
     };
     let action = match cli.command {
+        Command::Audit { json } => return audit(&cli, json, &mut out),
         Command::Store => Action::Store,
         Command::Get => Action::Get,
         Command::Erase => Action::Erase,
@@ -132,6 +144,21 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let code = app::run(action, &stdin, &mut out, load_config, &mut WasmPlugins::default())?;
     out.flush()?;
     Ok(code)
+}
+
+/// Prints the audit of the config (table or JSON); exit code 1 if a plugin would be refused.
+fn audit(cli: &Cli, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok());
+    let config = config::load(path.as_deref())?;
+    let sandbox = crate::runtime::Sandbox::new(config.network.ca_bundle.clone())?;
+    let report = crate::audit::Report::build(&config, |plugin| Ok(sandbox.inspect(plugin)?.1));
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", report.table())?;
+    }
+    Ok(if report.all_loadable() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
 /// Answers a command line clap rejected the way the reference helpers do: usage or

@@ -2,6 +2,7 @@
 //! in sandboxed WebAssembly plugins.
 
 mod app;
+mod audit;
 mod builtins;
 mod capabilities;
 mod cli;

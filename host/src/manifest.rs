@@ -24,6 +24,17 @@ pub struct Manifest {
 }
 
 impl Manifest {
+    /// The manifest of the plugin `source` names: a built-in's own, or none (empty) for an
+    /// external component, whose grants come from the operator's config alone.
+    pub fn of(source: &crate::config::PluginSource) -> Manifest {
+        match source {
+            crate::config::PluginSource::Builtin(name) => {
+                crate::builtins::find(name).map(|builtin| builtin.manifest()).unwrap_or_default()
+            }
+            crate::config::PluginSource::File { .. } => Manifest::default(),
+        }
+    }
+
     pub fn parse(text: &str) -> Result<Manifest, toml::de::Error> {
         toml::from_str(text)
     }

@@ -167,6 +167,30 @@ pub struct Sandbox {
     ca_bundle: Option<std::path::PathBuf>,
 }
 
+/// What a component is: its digest and the interfaces it imports and exports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inspection {
+    pub sha256: String,
+    pub imports: Vec<String>,
+    pub exports: Vec<String>,
+}
+
+impl Inspection {
+    /// The world version of its `helper` export, if it has one.
+    pub fn world_version(&self) -> Option<&str> {
+        let helper = format!("{WIT_PACKAGE}/helper");
+        self.exports.iter().find_map(|name| match split_version(name) {
+            (interface, version) if interface == helper => version,
+            _ => None,
+        })
+    }
+
+    /// The imports `load` refuses.
+    pub fn refused_imports(&self) -> Vec<&str> {
+        self.imports.iter().map(String::as_str).filter(|name| check_imports(std::iter::once(*name)).is_err()).collect()
+    }
+}
+
 /// A plugin whose bytes were verified and compiled, and whose world was checked.
 pub struct LoadedPlugin {
     pub id: String,
@@ -202,31 +226,48 @@ impl Sandbox {
     /// Loads the plugin `config` names: its bytes (checked against the pinned sha256 for
     /// files), compiled, with its imports and exports checked against our world.
     pub fn load(&self, config: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
-        let id = &config.id;
+        let (component, inspection) = self.inspect(config)?;
+        check_imports(inspection.imports.iter().map(String::as_str))?;
+        check_exports(inspection.exports.iter().map(String::as_str))?;
+        Ok(LoadedPlugin { id: config.id.clone(), component })
+    }
+
+    /// Reads, verifies and compiles a plugin and lists what it imports and exports, without
+    /// judging them (for `audit`, which reports what `load` would refuse).
+    pub fn inspect(&self, config: &PluginConfig) -> anyhow::Result<(Component, Inspection)> {
         let bytes: std::borrow::Cow<'static, [u8]> = match &config.source {
             PluginSource::Builtin(name) => {
                 builtins::find(name).ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?.wasm.into()
             }
-            PluginSource::File { path, sha256 } => {
-                let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-                let actual: [u8; 32] = Sha256::digest(&bytes).into();
-                if &actual != sha256 {
-                    bail!(
-                        "{} has sha256 {}, but the config pins {}; refusing to run bytes nobody reviewed",
-                        path.display(),
-                        hex::encode(actual),
-                        hex::encode(sha256)
-                    );
-                }
-                bytes.into()
+            PluginSource::File { path, .. } => {
+                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?.into()
             }
         };
+        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+        if let PluginSource::File { path, sha256: pinned } = &config.source
+            && &sha256 != pinned
+        {
+            bail!(
+                "{} has sha256 {}, but the config pins {}; refusing to run bytes nobody reviewed",
+                path.display(),
+                hex::encode(sha256),
+                hex::encode(pinned)
+            );
+        }
         let component =
             Component::new(&self.engine, &bytes).map_err(|e| anyhow!("not a valid WebAssembly component: {e}"))?;
         let ty = component.component_type();
-        check_imports(ty.imports(&self.engine).map(|(name, _)| name))?;
-        check_exports(ty.exports(&self.engine).map(|(name, _)| name))?;
-        Ok(LoadedPlugin { id: id.clone(), component })
+        let sorted = |names: &mut dyn Iterator<Item = &str>| {
+            let mut names: Vec<String> = names.map(str::to_string).collect();
+            names.sort();
+            names
+        };
+        let inspection = Inspection {
+            sha256: hex::encode(sha256),
+            imports: sorted(&mut ty.imports(&self.engine).map(|(name, _)| name)),
+            exports: sorted(&mut ty.exports(&self.engine).map(|(name, _)| name)),
+        };
+        Ok((component, inspection))
     }
 
     /// Runs one call in a fresh instance holding only `grants`. The outer error is the

@@ -8,7 +8,7 @@ pub mod files;
 pub mod log;
 pub mod settings;
 
-use crate::config::{PluginConfig, PluginSource};
+use crate::config::PluginConfig;
 use crate::manifest::Manifest;
 use std::collections::BTreeMap;
 
@@ -27,10 +27,7 @@ pub struct Grants {
 
 impl Grants {
     pub fn effective(config: &PluginConfig) -> Grants {
-        let manifest = match &config.source {
-            PluginSource::Builtin(name) => crate::builtins::find(name).map(|b| b.manifest()).unwrap_or_default(),
-            PluginSource::File { .. } => Manifest::default(),
-        };
+        let manifest = Manifest::of(&config.source);
         let network = config.network.clone().unwrap_or(manifest.network);
         Grants {
             // Validated when the config and the built-in manifests were parsed.

@@ -106,7 +106,7 @@ pub enum Route {
 
 impl Egress {
     /// The grant check (pure): budget, target, grant.
-    pub fn check(&mut self, method: &str, target: &Result<Target, grant::Invalid>) -> Result<(), Decision> {
+    pub fn check(&mut self, target: &Result<Target, grant::Invalid>) -> Result<(), Decision> {
         self.requests += 1;
         if self.requests > self.bounds.max_requests {
             return Err(Decision::Deny(
@@ -207,7 +207,7 @@ impl WasiHttpHooks for Egress {
                 uri.path()
             ),
         };
-        if let Err(Decision::Deny(code, why)) = self.check(&method, &target) {
+        if let Err(Decision::Deny(code, why)) = self.check(&target) {
             self.deny_log(&method, &shown, &why);
             return Box::new(async move { Err(code.into()) });
         }

@@ -1,0 +1,107 @@
+//! `docker-credential-wasm audit`: what each plugin is and what the host will let it do,
+//! for the embedded default config and for a custom one with a widened grant and a
+//! component the host refuses.
+
+mod common;
+
+use common::{Sandbox, sha256sum};
+use std::path::Path;
+
+#[test]
+fn the_embedded_default_has_nothing_to_audit() {
+    let output = Sandbox::new().run(&["audit"], "", &[]);
+    assert_eq!(
+        (output.stdout.as_str(), output.code),
+        ("config: <embedded default config>\n\nno plugins are configured\n", 0)
+    );
+    let json = Sandbox::new().run(&["audit", "--json"], "", &[]);
+    assert_eq!(json.stdout, "{\n  \"config\": \"<embedded default config>\",\n  \"plugins\": []\n}\n");
+}
+
+#[test]
+fn a_custom_config_shows_effective_grants_their_origin_and_refusals() {
+    let sandbox = Sandbox::new();
+    let hostile = Path::new(test_artifacts::HOSTILE);
+    let sockets = Path::new(test_artifacts::SOCKETS);
+    let config = sandbox.write(
+        "config.toml",
+        &format!(
+            "[routes]\n\"127.0.0.1:5000\" = \"static\"\n\"*.hostile.test\" = \"hostile\"\n\"*.sockets.test\" = \"sockets\"\n\
+             [plugins.static]\nsettings = {{ username = \"u\", secret = \"never-shown\" }}\nenv = [\"REGISTRY_PASSWORD\"]\nmemory-mib = 16\n\
+             [plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\nnetwork = [\"https://*.example.com\", \"http://169.254.169.254\"]\n\
+             [plugins.sockets]\npath = \"{}\"\nsha256 = \"{}\"\n",
+            hostile.display(),
+            sha256sum(hostile),
+            sockets.display(),
+            sha256sum(sockets)
+        ),
+    );
+    let json = sandbox.run(&["--config", config.to_str().unwrap(), "audit", "--json"], "", &[]);
+    assert_eq!(json.code, 1, "a refused component makes audit fail: {json:?}");
+    assert!(!json.stdout.contains("never-shown"), "setting values must not be shown");
+    let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
+    let plugin = |id: &str| report["plugins"].as_array().unwrap().iter().find(|p| p["id"] == id).unwrap().clone();
+
+    let static_plugin = plugin("static");
+    assert_eq!(static_plugin["source"], "built-in static");
+    assert_eq!(static_plugin["world"], "0.1.0");
+    assert_eq!(static_plugin["routes"], serde_json::json!(["127.0.0.1:5000"]));
+    assert_eq!(
+        static_plugin["env"],
+        serde_json::json!([{"grant": "REGISTRY_PASSWORD", "origin": "config", "widens": true}])
+    );
+    assert_eq!(static_plugin["network"], serde_json::json!([]));
+    assert_eq!(static_plugin["settings"], serde_json::json!(["secret", "username"]));
+    assert_eq!(
+        static_plugin["limits"],
+        serde_json::json!([
+            {"name": "memory-mib", "value": 16, "origin": "config"},
+            {"name": "deadline-ms", "value": 15000, "origin": "default"},
+            {"name": "max-requests", "value": 32, "origin": "default"}
+        ])
+    );
+    assert_eq!(static_plugin["error"], serde_json::Value::Null);
+    assert_eq!(static_plugin["sha256"].as_str().unwrap().len(), 64);
+    let imports: Vec<&str> = static_plugin["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
+    assert!(imports.contains(&"docker-credential-wasm:plugin/settings@0.1.0"), "{imports:?}");
+    assert!(imports.iter().all(|i| !i.starts_with("wasi:sockets") && !i.starts_with("wasi:filesystem")), "{imports:?}");
+
+    let hostile_plugin = plugin("hostile");
+    assert_eq!(hostile_plugin["sha256"], sha256sum(hostile));
+    assert_eq!(
+        hostile_plugin["network"],
+        serde_json::json!([
+            {"grant": "https://*.example.com", "origin": "config", "widens": true},
+            {"grant": "http://169.254.169.254", "origin": "config", "widens": true}
+        ])
+    );
+    let hostile_imports = hostile_plugin["imports"].as_array().unwrap();
+    assert!(hostile_imports.iter().any(|i| i == "wasi:http/outgoing-handler@0.2.12"), "{hostile_imports:?}");
+
+    let refused = plugin("sockets");
+    let refused_imports = refused["refused_imports"].as_array().unwrap();
+    assert!(
+        !refused_imports.is_empty() && refused_imports.iter().all(|i| i.as_str().unwrap().starts_with("wasi:sockets/")),
+        "{refused:?}"
+    );
+    assert!(refused["error"].as_str().unwrap().starts_with("it imports wasi:sockets/"), "{refused:?}");
+
+    let table = sandbox.run(&["--config", config.to_str().unwrap(), "audit"], "", &[]);
+    assert_eq!(table.code, 1);
+    assert!(table.stdout.contains("\nplugin \"static\"  built-in static\n"), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("  env       REGISTRY_PASSWORD                        config  WIDENS the manifest\n"),
+        "{}",
+        table.stdout
+    );
+    assert!(
+        table
+            .stdout
+            .contains("  limits    memory-mib 16 (config), deadline-ms 15000 (default), max-requests 32 (default)\n"),
+        "{}",
+        table.stdout
+    );
+    assert!(table.stdout.contains("  REFUSED\n"), "{}", table.stdout);
+    assert!(table.stdout.contains("  status    REFUSED: it imports wasi:sockets/"), "{}", table.stdout);
+    assert!(table.stdout.contains("  status    ok\n"), "{}", table.stdout);
+}
