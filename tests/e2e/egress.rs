@@ -68,7 +68,7 @@ fn thirty_ways_to_reach_loopback_are_all_refused_before_connecting() {
         (format!("GET http://[::ffff:7f00:1]:{p}/"), denied),
         (format!("GET http://0.0.0.0:{p}/"), denied),
         (format!("GET http://[::]:{p}/"), denied),
-        (format!("GET http://169.254.169.254/latest/meta-data/"), denied),
+        ("GET http://169.254.169.254/latest/meta-data/".to_string(), denied),
         // A granted name that resolves to loopback, in every case and with a trailing dot.
         (format!("GET http://localhost:{p}/"), prohibited),
         (format!("GET http://LOCALHOST:{p}/"), prohibited),

@@ -130,7 +130,7 @@ fn send(
 ) -> Result<String, String> {
     let fields = http::Fields::new();
     if let Some((name, value)) = header {
-        fields.append(&name.to_string(), &value.as_bytes().to_vec()).map_err(|e| format!("header: {e:?}"))?;
+        fields.append(name, value.as_bytes()).map_err(|e| format!("header: {e:?}"))?;
     }
     let request = http::OutgoingRequest::new(fields);
     let method = match method {
@@ -155,16 +155,12 @@ fn send(
         other => return Err(format!("{other:?}")),
     };
     let status = response.status();
-    let location =
-        response.headers().get(&"location".to_string()).first().map(|v| String::from_utf8_lossy(v).into_owned());
+    let location = response.headers().get("location").first().map(|v| String::from_utf8_lossy(v).into_owned());
     let body = response.consume().map_err(|()| "body")?;
     let stream = body.stream().map_err(|()| "stream")?;
     let mut length = 0;
-    loop {
-        match stream.blocking_read(64 * 1024) {
-            Ok(chunk) => length += chunk.len(),
-            Err(_) => break,
-        }
+    while let Ok(chunk) = stream.blocking_read(64 * 1024) {
+        length += chunk.len();
     }
     Ok(format!("{status} location={location:?} body={length}"))
 }
