@@ -13,9 +13,10 @@ fn main() {
     for component in components {
         writeln!(
             table,
-            "    Builtin {{ name: {:?}, wasm: include_bytes!({:?}), manifest_text: include_str!({:?}) }},",
+            "    Builtin {{ name: {:?}, wasm: include_bytes!({:?}), sha256: {:?}, manifest_text: include_str!({:?}) }},",
             component.name,
             component.wasm,
+            component.sha256,
             component.dir.join("manifest.toml"),
         )
         .unwrap();

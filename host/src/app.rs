@@ -2,6 +2,8 @@
 //! answer. Everything the protocol prints is decided here; the plugins themselves are
 //! behind the [`Plugins`] trait, so this module is tested without wasm.
 
+use crate::cache::CacheDir;
+use crate::cache::credentials::{self, CredentialCache, Entry};
 use crate::capabilities::{Grants, sanitize};
 use crate::config::{Config, PluginConfig};
 use crate::logging::{self, Level};
@@ -12,6 +14,7 @@ use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 use std::process::ExitCode;
+use std::time::{Duration, Instant};
 
 /// The helper's name in usage, version and error lines.
 pub const NAME: &str = "docker-credential-wasm";
@@ -22,24 +25,41 @@ const MAX_SECRET_BYTES: usize = 256 * 1024;
 /// Longest plugin error text shown to a client.
 const MAX_ERROR_CHARS: usize = 512;
 
-/// Runs plugin calls.
+/// The effects of an action: plugin calls and the credential cache.
 pub trait Plugins {
+    /// The credential cache to use with `config`, if there is a usable one.
+    fn credential_cache(&mut self, config: &Config) -> Option<CredentialCache>;
+
     /// One call to the plugin `plugin` of `config`.
     fn call(&mut self, config: &Config, plugin: &PluginConfig, call: Call) -> CallOutcome;
 }
 
-/// Plugins run as WebAssembly components; the engine starts on the first call.
+/// Plugins run as WebAssembly components; the engine starts on the first call, so a
+/// cache hit never loads it.
 #[derive(Default)]
 pub struct WasmPlugins {
     sandbox: Option<Sandbox>,
+    cache: Option<Option<CacheDir>>,
+}
+
+impl WasmPlugins {
+    fn cache_dir(&mut self, config: &Config) -> Option<CacheDir> {
+        self.cache.get_or_insert_with(|| crate::cache::open_for(config)).clone()
+    }
 }
 
 impl Plugins for WasmPlugins {
+    fn credential_cache(&mut self, config: &Config) -> Option<CredentialCache> {
+        self.cache_dir(config).map(CredentialCache::new)
+    }
+
     fn call(&mut self, config: &Config, plugin: &PluginConfig, call: Call) -> CallOutcome {
+        let cache = self.cache_dir(config);
         let sandbox = match &mut self.sandbox {
             Some(sandbox) => sandbox,
-            empty => empty
-                .insert(Sandbox::new(config.network.ca_bundle.clone()).context("cannot start the WebAssembly engine")?),
+            empty => empty.insert(
+                Sandbox::new(config.network.ca_bundle.clone(), cache).context("cannot start the WebAssembly engine")?,
+            ),
         };
         let loaded = sandbox.load(plugin).context("cannot load it")?;
         sandbox.call(&loaded, &Grants::effective(plugin), call)
@@ -136,17 +156,76 @@ fn get(
     let config = config().map_err(host_error)?;
     let plugin = route(&config, &registry)
         .ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))?;
-    match plugins.call(&config, plugin, Call::Get(registry.to_string())).map_err(|e| plugin_failed(plugin, e))? {
-        Ok(Reply::Credentials(credentials)) => {
+    let cached = match plugin.cache {
+        true => plugins.credential_cache(&config),
+        false => None,
+    };
+    let cached = cached.map(|cache| {
+        let inputs = Grants::effective(plugin).cache_inputs(|name| std::env::var(name).ok());
+        let key = credentials::key(&plugin.id, &plugin.component_sha256(), &registry.to_string(), &inputs);
+        (cache, key)
+    });
+    let fresh = |cached: &Option<(CredentialCache, String)>| {
+        let (cache, key) = cached.as_ref()?;
+        cache.get(key).filter(|entry| entry.is_fresh(credentials::now()))
+    };
+    if let Some(entry) = fresh(&cached) {
+        logging::log(Level::Debug, format_args!("{registry}: fresh in the cache until {}", entry.fresh_until));
+        protocol::write_credentials(out, &server_url, &entry.username, &entry.secret)?;
+        return Ok(());
+    }
+    // Single flight: concurrent misses wait for the first fetch, then read its answer.
+    let deadline = Instant::now() + Duration::from_millis(plugin.deadline_ms());
+    let _lock = cached.as_ref().and_then(|(cache, key)| cache.lock(key, deadline));
+    if let Some(entry) = fresh(&cached) {
+        logging::log(Level::Debug, format_args!("{registry}: fetched by a concurrent call"));
+        protocol::write_credentials(out, &server_url, &entry.username, &entry.secret)?;
+        return Ok(());
+    }
+    let answer = plugins.call(&config, plugin, Call::Get(registry.to_string()));
+    let failure = match answer {
+        Ok(Ok(Reply::Credentials(credentials))) => {
             check_size(plugin, &credentials)?;
+            if let Some((cache, key)) = &cached {
+                let entry = Entry::new(
+                    credentials.username.clone(),
+                    credentials.secret.clone(),
+                    credentials.expires_at,
+                    credentials::now(),
+                    plugin.cache_max_seconds,
+                );
+                if let Err(e) = cache.put(key, &entry) {
+                    logging::log(Level::Warn, format_args!("cannot cache the answer for {registry}: {e}"));
+                }
+            }
             protocol::write_credentials(out, &server_url, &credentials.username, &credentials.secret)?;
+            return Ok(());
+        }
+        Ok(Ok(other)) => plugin_failed(plugin, anyhow::anyhow!("it answered get with {}", other.kind())),
+        Ok(Err(PluginError::NotFound(why) | PluginError::Unsupported(why))) => {
+            return Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(&why, MAX_ERROR_CHARS))));
+        }
+        Ok(Err(error @ PluginError::Upstream(_))) => plugin_error(plugin, &error),
+        Ok(Err(error)) => return Err(plugin_error(plugin, &error)),
+        Err(error) => plugin_failed(plugin, error),
+    };
+    // The plugin or its upstream failed: an unexpired answer may stand in, if allowed.
+    let stale = cached.as_ref().filter(|_| plugin.cache_stale_fallback).and_then(|(cache, key)| cache.get(key));
+    match stale.filter(|entry| entry.is_unexpired(credentials::now())) {
+        Some(entry) => {
+            if let Failure::Message(why) = &failure {
+                logging::log(
+                    Level::Warn,
+                    format_args!(
+                        "{why}; answering with the cached credentials fetched at {} (cache-stale-fallback)",
+                        entry.fetched_at
+                    ),
+                );
+            }
+            protocol::write_credentials(out, &server_url, &entry.username, &entry.secret)?;
             Ok(())
         }
-        Ok(other) => Err(plugin_failed(plugin, anyhow::anyhow!("it answered get with {}", other.kind()))),
-        Err(PluginError::NotFound(why) | PluginError::Unsupported(why)) => {
-            Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(&why, MAX_ERROR_CHARS))))
-        }
-        Err(error) => Err(plugin_error(plugin, &error)),
+        None => Err(failure),
     }
 }
 

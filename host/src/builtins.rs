@@ -7,6 +7,8 @@ use crate::manifest::Manifest;
 pub struct Builtin {
     pub name: &'static str,
     pub wasm: &'static [u8],
+    /// Hex SHA-256 of `wasm`, computed at build time.
+    pub sha256: &'static str,
     manifest_text: &'static str,
 }
 
@@ -40,6 +42,8 @@ mod tests {
         for builtin in BUILTINS {
             Manifest::parse(builtin.manifest_text).unwrap();
             assert_eq!(&builtin.wasm[..8], b"\0asm\x0d\0\x01\0", "{} is not a component", builtin.name);
+            let digest: [u8; 32] = <sha2::Sha256 as sha2::Digest>::digest(builtin.wasm).into();
+            assert_eq!(builtin.sha256, hex::encode(digest));
         }
     }
 }

@@ -86,6 +86,10 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Compile every configured plugin into the cache now (at install time), so that no
+    /// credential request waits for a compiler
+    #[command(after_help = "Example:\n  docker-credential-wasm precompile")]
+    Precompile,
 }
 
 /// Parses the command line and runs it.
@@ -103,6 +107,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     let action = match cli.command {
         Command::Audit { json } => return audit(&cli, json, &mut out),
+        Command::Precompile => return precompile(&cli, &mut out),
         Command::Store => Action::Store,
         Command::Get => Action::Get,
         Command::Erase => Action::Erase,
@@ -150,8 +155,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
 fn audit(cli: &Cli, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok());
     let config = config::load(path.as_deref())?;
-    let sandbox = crate::runtime::Sandbox::new(config.network.ca_bundle.clone())?;
-    let report = crate::audit::Report::build(&config, |plugin| Ok(sandbox.inspect(plugin)?.1));
+    let sandbox = crate::runtime::Sandbox::new(config.network.ca_bundle.clone(), crate::cache::open_for(&config))?;
+    let report = crate::audit::Report::build(&config, |plugin| sandbox.inspect(plugin));
     if json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
         writeln!(out)?;
@@ -159,6 +164,25 @@ fn audit(cli: &Cli, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode
         write!(out, "{}", report.table())?;
     }
     Ok(if report.all_loadable() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// Compiles every configured plugin into the precompiled cache; exit code 1 if one fails.
+fn precompile(cli: &Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok());
+    let config = config::load(path.as_deref())?;
+    let cache = crate::cache::open_for(&config).context("there is no usable cache directory")?;
+    let sandbox = crate::runtime::Sandbox::new(config.network.ca_bundle.clone(), Some(cache))?;
+    let mut failed = false;
+    for plugin in config.plugins.values() {
+        match sandbox.precompile(plugin) {
+            Ok(()) => writeln!(out, "precompiled {} ({})", plugin.id, plugin.component_sha256())?,
+            Err(e) => {
+                failed = true;
+                writeln!(out, "cannot precompile {}: {e:#}", plugin.id)?;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// Answers a command line clap rejected the way the reference helpers do: usage or

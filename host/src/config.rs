@@ -53,6 +53,8 @@ pub struct Config {
     pub plugins: BTreeMap<String, PluginConfig>,
     pub log: LogConfig,
     pub network: NetworkConfig,
+    /// The `[cache] dir` setting, if any.
+    pub cache_dir: Option<PathBuf>,
 }
 
 /// The `[network]` table: settings of the host's own HTTP client.
@@ -76,6 +78,12 @@ pub struct PluginConfig {
     pub deadline_ms: Option<u64>,
     pub max_requests: Option<u64>,
     pub ignore_store: bool,
+    /// Whether answers are cached (`cache`, default true).
+    pub cache: bool,
+    /// The operator's cap on how long an answer is reused (`cache-max-seconds`).
+    pub cache_max_seconds: Option<u64>,
+    /// Whether an unexpired but no longer fresh answer may stand in when the plugin fails.
+    pub cache_stale_fallback: bool,
 }
 
 /// Where a plugin's component comes from.
@@ -118,6 +126,14 @@ struct RawConfig {
     log: Option<RawLog>,
     #[serde(default)]
     network: Option<RawNetwork>,
+    #[serde(default)]
+    cache: Option<RawCache>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawCache {
+    dir: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -142,6 +158,10 @@ struct RawPlugin {
     max_requests: Option<Spanned<i64>>,
     #[serde(default)]
     ignore_store: bool,
+    cache: Option<bool>,
+    cache_max_seconds: Option<Spanned<i64>>,
+    #[serde(default)]
+    cache_stale_fallback: bool,
 }
 
 #[derive(Deserialize)]
@@ -242,7 +262,8 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
     let network = NetworkConfig {
         ca_bundle: raw.network.and_then(|n| n.ca_bundle).map(|path| PathBuf::from(expand_home(&path))),
     };
-    Ok(Config { origin, router: Router::new(routes), plugins, log, network })
+    let cache_dir = raw.cache.and_then(|c| c.dir).map(|dir| PathBuf::from(expand_home(&dir)));
+    Ok(Config { origin, router: Router::new(routes), plugins, log, network, cache_dir })
 }
 
 impl PluginConfig {
@@ -259,6 +280,18 @@ impl PluginConfig {
             deadline_ms: None,
             max_requests: None,
             ignore_store: false,
+            cache: true,
+            cache_max_seconds: None,
+            cache_stale_fallback: false,
+        }
+    }
+
+    /// Hex SHA-256 of the plugin's component: built into the binary for built-ins, pinned
+    /// in the config for files. Known without reading the component.
+    pub fn component_sha256(&self) -> String {
+        match &self.source {
+            PluginSource::Builtin(name) => builtins::find(name).map(|b| b.sha256.to_string()).unwrap_or_default(),
+            PluginSource::File { sha256, .. } => hex::encode(sha256),
         }
     }
 
@@ -394,6 +427,7 @@ fn resolve_plugin(
     let memory_mib = bounded(raw.memory_mib, 1..=4096, "memory-mib", locate)?;
     let deadline_ms = bounded(raw.deadline_ms, 1..=600_000, "deadline-ms", locate)?;
     let max_requests = bounded(raw.max_requests, 0..=1000, "max-requests", locate)?;
+    let cache_max_seconds = bounded(raw.cache_max_seconds, 1..=7 * 86_400, "cache-max-seconds", locate)?;
 
     Ok(PluginConfig {
         id: id.to_string(),
@@ -406,6 +440,9 @@ fn resolve_plugin(
         deadline_ms,
         max_requests,
         ignore_store: raw.ignore_store,
+        cache: raw.cache.unwrap_or(true),
+        cache_max_seconds,
+        cache_stale_fallback: raw.cache_stale_fallback,
     })
 }
 

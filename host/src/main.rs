@@ -4,6 +4,7 @@
 mod app;
 mod audit;
 mod builtins;
+mod cache;
 mod capabilities;
 mod cli;
 mod config;

@@ -3,6 +3,7 @@
 //! plugin's grants, under a memory limit and a wall-clock deadline.
 
 use crate::builtins;
+use crate::cache::{CacheDir, components};
 use crate::capabilities::egress::{Bounds, Egress};
 use crate::capabilities::{self, Grants, files::FileGrants, log::PluginLog, settings::Settings};
 use crate::config::{PluginConfig, PluginSource};
@@ -165,6 +166,7 @@ pub struct Sandbox {
     engine: Engine,
     linker: Linker<State>,
     ca_bundle: Option<std::path::PathBuf>,
+    cache: Option<CacheDir>,
 }
 
 /// What a component is: its digest and the interfaces it imports and exports.
@@ -198,8 +200,9 @@ pub struct LoadedPlugin {
 }
 
 impl Sandbox {
-    /// A sandbox whose plugins' HTTPS requests also trust the PEM certificates in `ca_bundle`.
-    pub fn new(ca_bundle: Option<std::path::PathBuf>) -> anyhow::Result<Sandbox> {
+    /// A sandbox whose plugins' HTTPS requests also trust the PEM certificates in
+    /// `ca_bundle`, and which keeps compiled components in `cache`.
+    pub fn new(ca_bundle: Option<std::path::PathBuf>, cache: Option<CacheDir>) -> anyhow::Result<Sandbox> {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         let engine = Engine::new(&config)?;
@@ -220,54 +223,88 @@ impl Sandbox {
                 }
             }
         });
-        Ok(Sandbox { engine, linker, ca_bundle })
+        Ok(Sandbox { engine, linker, ca_bundle, cache })
     }
 
-    /// Loads the plugin `config` names: its bytes (checked against the pinned sha256 for
-    /// files), compiled, with its imports and exports checked against our world.
+    /// Loads the plugin `config` names, compiled (from the precompiled cache when it holds
+    /// this exact component), with its imports and exports checked against our world.
     pub fn load(&self, config: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
-        let (component, inspection) = self.inspect(config)?;
+        let component = self.component(config, false)?;
+        let inspection = self.describe(&component, config.component_sha256());
         check_imports(inspection.imports.iter().map(String::as_str))?;
         check_exports(inspection.exports.iter().map(String::as_str))?;
         Ok(LoadedPlugin { id: config.id.clone(), component })
     }
 
     /// Reads, verifies and compiles a plugin and lists what it imports and exports, without
-    /// judging them (for `audit`, which reports what `load` would refuse).
-    pub fn inspect(&self, config: &PluginConfig) -> anyhow::Result<(Component, Inspection)> {
-        let bytes: std::borrow::Cow<'static, [u8]> = match &config.source {
-            PluginSource::Builtin(name) => {
-                builtins::find(name).ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?.wasm.into()
-            }
-            PluginSource::File { path, .. } => {
-                std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?.into()
-            }
-        };
-        let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-        if let PluginSource::File { path, sha256: pinned } = &config.source
-            && &sha256 != pinned
-        {
-            bail!(
-                "{} has sha256 {}, but the config pins {}; refusing to run bytes nobody reviewed",
-                path.display(),
-                hex::encode(sha256),
-                hex::encode(pinned)
-            );
+    /// judging them (for `audit`, which reports what `load` would refuse). The bytes of a
+    /// file plugin are always checked against the pinned digest here.
+    pub fn inspect(&self, config: &PluginConfig) -> anyhow::Result<Inspection> {
+        let component = self.component(config, true)?;
+        Ok(self.describe(&component, config.component_sha256()))
+    }
+
+    /// The compiled component: from the cache when it holds one for this digest and engine
+    /// (compiled earlier from bytes that matched the digest), else compiled from the
+    /// verified bytes and cached. `verify` reads and checks a file plugin's bytes even on a
+    /// cache hit.
+    fn component(&self, config: &PluginConfig, verify: bool) -> anyhow::Result<Component> {
+        let sha256 = config.component_sha256();
+        let cached = self.cache.as_ref().and_then(|cache| components::path(cache, &self.engine, &sha256).ok());
+        if verify {
+            self.verified_bytes(config)?;
         }
-        let component =
-            Component::new(&self.engine, &bytes).map_err(|e| anyhow!("not a valid WebAssembly component: {e}"))?;
+        if let Some(component) = cached.as_deref().and_then(|path| components::load(&self.engine, path)) {
+            logging::log(Level::Debug, format_args!("plugin {}: precompiled component from the cache", config.id));
+            return Ok(component);
+        }
+        let bytes = self.verified_bytes(config)?;
+        match cached {
+            Some(path) => components::compile_and_store(&self.engine, &bytes, &path),
+            None => Component::new(&self.engine, &bytes).map_err(|e| anyhow!("not a valid WebAssembly component: {e}")),
+        }
+    }
+
+    /// The plugin's bytes: embedded, or read from its file and checked against the pin.
+    fn verified_bytes(&self, config: &PluginConfig) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
+        match &config.source {
+            PluginSource::Builtin(name) => {
+                Ok(builtins::find(name).ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?.wasm.into())
+            }
+            PluginSource::File { path, sha256: pinned } => {
+                let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let actual: [u8; 32] = Sha256::digest(&bytes).into();
+                if &actual != pinned {
+                    bail!(
+                        "{} has sha256 {}, but the config pins {}; refusing to run bytes nobody reviewed",
+                        path.display(),
+                        hex::encode(actual),
+                        hex::encode(pinned)
+                    );
+                }
+                Ok(bytes.into())
+            }
+        }
+    }
+
+    fn describe(&self, component: &Component, sha256: String) -> Inspection {
         let ty = component.component_type();
         let sorted = |names: &mut dyn Iterator<Item = &str>| {
             let mut names: Vec<String> = names.map(str::to_string).collect();
             names.sort();
             names
         };
-        let inspection = Inspection {
-            sha256: hex::encode(sha256),
+        Inspection {
+            sha256,
             imports: sorted(&mut ty.imports(&self.engine).map(|(name, _)| name)),
             exports: sorted(&mut ty.exports(&self.engine).map(|(name, _)| name)),
-        };
-        Ok((component, inspection))
+        }
+    }
+
+    /// Compiles `config`'s plugin into the precompiled cache (the `precompile` command).
+    pub fn precompile(&self, config: &PluginConfig) -> anyhow::Result<()> {
+        anyhow::ensure!(self.cache.is_some(), "there is no usable cache directory to precompile into");
+        self.load(config).map(drop)
     }
 
     /// Runs one call in a fresh instance holding only `grants`. The outer error is the

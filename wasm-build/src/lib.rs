@@ -14,6 +14,8 @@ pub struct Component {
     pub dir: PathBuf,
     /// The built `.wasm` component.
     pub wasm: PathBuf,
+    /// Hex SHA-256 of the component's bytes.
+    pub sha256: String,
 }
 
 /// Every crate directory (holding a `Cargo.toml`) directly under `parent`, sorted.
@@ -50,12 +52,14 @@ pub fn build(dirs: &[PathBuf], package_suffix: &str, watch: &[&Path]) -> Vec<Com
         let package = format!("{name}{package_suffix}");
         command.args(["--package", &package]);
         let wasm = target_dir.join("wasm32-wasip2/release").join(format!("{}.wasm", package.replace('-', "_")));
-        components.push(Component { name, dir: dir.clone(), wasm });
+        components.push(Component { name, dir: dir.clone(), wasm, sha256: String::new() });
     }
     let status = command.status().expect("run cargo to build wasm components");
     assert!(status.success(), "building wasm components failed: {command:?}");
-    for component in &components {
-        assert!(component.wasm.is_file(), "cargo did not produce {}", component.wasm.display());
+    for component in &mut components {
+        let bytes = std::fs::read(&component.wasm)
+            .unwrap_or_else(|e| panic!("cargo did not produce {}: {e}", component.wasm.display()));
+        component.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
     }
     components
 }

@@ -7,15 +7,20 @@ type Answer = Box<dyn Fn(&PluginConfig, &Call) -> CallOutcome>;
 struct FakePlugins {
     answer: Answer,
     calls: Vec<(String, String)>,
+    cache: Option<CredentialCache>,
 }
 
 impl FakePlugins {
     fn new(answer: impl Fn(&PluginConfig, &Call) -> CallOutcome + 'static) -> Self {
-        FakePlugins { answer: Box::new(answer), calls: Vec::new() }
+        FakePlugins { answer: Box::new(answer), calls: Vec::new(), cache: None }
     }
 }
 
 impl Plugins for FakePlugins {
+    fn credential_cache(&mut self, _config: &Config) -> Option<CredentialCache> {
+        self.cache.clone()
+    }
+
     fn call(&mut self, _config: &Config, plugin: &PluginConfig, call: Call) -> CallOutcome {
         self.calls.push((plugin.id.clone(), format!("{call:?}")));
         (self.answer)(plugin, &call)

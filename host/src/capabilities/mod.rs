@@ -42,6 +42,27 @@ impl Grants {
     }
 }
 
+impl Grants {
+    /// Everything besides the plugin and registry that can change a plugin's answer, for the
+    /// credential cache key: settings, the values of granted environment variables (as
+    /// `lookup` reports them) and the identity of granted files (size, modification time,
+    /// inode), so that a changed secret or profile is a miss, not a stale hit.
+    pub fn cache_inputs(&self, lookup: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
+        use std::os::unix::fs::MetadataExt;
+        let settings = self.settings.iter().map(|(k, v)| (format!("setting:{k}"), v.clone()));
+        let env = self.env.iter().map(|name| (format!("env:{name}"), lookup(name).unwrap_or_else(|| "\0unset".into())));
+        let files = self.files.iter().map(|name| {
+            let identity = std::fs::metadata(crate::config::expand_home(name)).map_or("\0missing".to_string(), |m| {
+                format!("{}:{}:{}:{}", m.len(), m.mtime(), m.mtime_nsec(), m.ino())
+            });
+            (format!("file:{name}"), identity)
+        });
+        let network = self.network.iter().map(|grant| ("network".to_string(), grant.text.clone()));
+        let budget = std::iter::once(("max-requests".to_string(), self.max_requests.to_string()));
+        settings.chain(env).chain(files).chain(network).chain(budget).collect()
+    }
+}
+
 /// Makes untrusted text (plugin messages, file names) safe for one log or protocol line:
 /// control characters are escaped and the text is cut at `max_chars`.
 pub fn sanitize(text: &str, max_chars: usize) -> String {

@@ -61,11 +61,11 @@ fn plugin_instances_of_one_builtin_and_external_files() {
 fn unknown_keys_name_file_line_and_key() {
     assert_eq!(
         error("[routes]\n\n[plugins.static]\nenvv = [\"X\"]\n"),
-        "/etc/dcw.toml:4:1: unknown key `envv`, expected one of `builtin`, `path`, `sha256`, `settings`, `network`, `env`, `files`, `memory-mib`, `deadline-ms`, `max-requests`, `ignore-store`"
+        "/etc/dcw.toml:4:1: unknown key `envv`, expected one of `builtin`, `path`, `sha256`, `settings`, `network`, `env`, `files`, `memory-mib`, `deadline-ms`, `max-requests`, `ignore-store`, `cache`, `cache-max-seconds`, `cache-stale-fallback`"
     );
     assert_eq!(
         error("route = {}\n"),
-        "/etc/dcw.toml:1:1: unknown key `route`, expected one of `routes`, `plugins`, `log`, `network`"
+        "/etc/dcw.toml:1:1: unknown key `route`, expected one of `routes`, `plugins`, `log`, `network`, `cache`"
     );
     assert_eq!(
         error("[plugins.static]\nsettings = { username = \"u\", secret_env = \"X\" }\n"),
@@ -170,5 +170,18 @@ fn network_grants_are_validated_where_they_are_written() {
     );
     assert!(
         error("[network]\nproxy = \"x\"\n").starts_with("/etc/dcw.toml:2:1: unknown key `proxy`, expected `ca-bundle`")
+    );
+}
+
+#[test]
+fn cache_settings() {
+    let config = parse_text("[cache]\ndir = \"/var/cache/dcw\"\n[plugins.static]\ncache = false\ncache-max-seconds = 60\ncache-stale-fallback = true\n").unwrap();
+    assert_eq!(config.cache_dir, Some(PathBuf::from("/var/cache/dcw")));
+    let plugin = &config.plugins["static"];
+    assert_eq!((plugin.cache, plugin.cache_max_seconds, plugin.cache_stale_fallback), (false, Some(60), true));
+    assert!(PluginConfig::builtin_default("static").cache);
+    assert_eq!(
+        error("[plugins.static]\ncache-max-seconds = 0\n"),
+        "/etc/dcw.toml:2:21: cache-max-seconds = 0 is out of range; expected 1 to 604800"
     );
 }

@@ -1,0 +1,39 @@
+//! Precompiled components: the native code of each plugin, cached under the component's
+//! sha256 and the engine's compatibility hash, so only the first run of a plugin (or of a
+//! new wasmtime) pays for Cranelift. Loaded with `deserialize_file` (mapped, not copied) from
+//! the user-only cache; a file that fails to load is compiled again and replaced.
+
+use super::{CacheDir, write_atomically};
+use std::hash::{Hash, Hasher};
+use std::path::PathBuf;
+use wasmtime::Engine;
+use wasmtime::component::Component;
+
+/// The cache file for a component with this digest under this engine.
+pub fn path(cache: &CacheDir, engine: &Engine, sha256: &str) -> std::io::Result<PathBuf> {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    engine.precompile_compatibility_hash().hash(&mut hasher);
+    Ok(cache.subdir("components")?.join(format!("{sha256}-{:016x}.cwasm", hasher.finish())))
+}
+
+/// The cached compiled component, if there is a usable one.
+pub fn load(engine: &Engine, path: &std::path::Path) -> Option<Component> {
+    if !path.is_file() {
+        return None;
+    }
+    // SAFETY: the file is in a directory only this user can write, was written atomically
+    // by this program from verified bytes, and its name carries the engine's compatibility
+    // hash; wasmtime also checks the header and engine settings before using it.
+    unsafe { Component::deserialize_file(engine, path) }.ok()
+}
+
+/// Compiles `bytes` and stores the result at `path`; returns the component.
+pub fn compile_and_store(engine: &Engine, bytes: &[u8], path: &std::path::Path) -> anyhow::Result<Component> {
+    let compiled =
+        engine.precompile_component(bytes).map_err(|e| anyhow::anyhow!("not a valid WebAssembly component: {e}"))?;
+    if let Err(e) = write_atomically(path, &compiled) {
+        crate::logging::log(crate::logging::Level::Debug, format_args!("cannot cache {}: {e}", path.display()));
+    }
+    // SAFETY: `compiled` was produced by this engine a moment ago.
+    Ok(unsafe { Component::deserialize(engine, &compiled) }?)
+}
