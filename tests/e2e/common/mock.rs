@@ -1,6 +1,7 @@
 //! A loopback HTTP/1.1 mock that counts every connection and request it receives, for the
 //! egress tests. Paths: `/redirect?to=URL` answers 302 to URL, `/big` a 5 MiB body,
-//! `/slow` never answers, anything else 200 `hello`.
+//! `/slow` never answers, `/slow-once` never answers the first time, anything else 200
+//! `hello`.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -30,7 +31,8 @@ impl Mock {
                     Ok((stream, _)) => {
                         connections.fetch_add(1, Ordering::SeqCst);
                         let requests = requests.clone();
-                        std::thread::spawn(move || serve(stream, &requests));
+                        let first = connections.load(Ordering::SeqCst) == 1;
+                        std::thread::spawn(move || serve(stream, &requests, first));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -50,7 +52,7 @@ impl Drop for Mock {
     }
 }
 
-fn serve(stream: TcpStream, requests: &Mutex<Vec<(String, String)>>) {
+fn serve(stream: TcpStream, requests: &Mutex<Vec<(String, String)>>, first: bool) {
     stream.set_nonblocking(false).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
@@ -84,7 +86,7 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<(String, String)>>) {
             format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 5 << 20).into_bytes();
         response.resize(response.len() + (5 << 20), b'x');
         response
-    } else if path == "/slow" {
+    } else if path == "/slow" || (path == "/slow-once" && first) {
         std::thread::sleep(Duration::from_secs(30));
         return;
     } else {
