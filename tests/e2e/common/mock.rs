@@ -1,7 +1,9 @@
 //! A loopback HTTP/1.1 mock that counts every connection and request it receives, for the
-//! egress tests. Paths: `/redirect?to=URL` answers 302 to URL, `/big` a 5 MiB body,
+//! end-to-end tests and `bench/`. Paths: `/redirect?to=URL` answers 302 to URL, `/big` a 5 MiB body,
 //! `/slow` never answers, `/slow-once` never answers the first time, anything else 200
 //! `hello`.
+
+#![allow(dead_code, reason = "the tests and the benchmark use different parts")]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -15,6 +17,9 @@ pub struct Mock {
     pub connections: Arc<AtomicUsize>,
     /// (request line, Host header) of each request.
     pub requests: Arc<Mutex<Vec<(String, String)>>>,
+    /// How long the mock itself took for each request, from the end of its headers to the
+    /// end of its answer (the benchmark subtracts it).
+    pub service_times: Arc<Mutex<Vec<Duration>>>,
     stop: Arc<AtomicBool>,
 }
 
@@ -23,16 +28,23 @@ impl Mock {
         let listener = TcpListener::bind((ip, 0)).unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
-        let mock = Mock { port, connections: Arc::default(), requests: Arc::default(), stop: Arc::default() };
+        let mock = Mock {
+            port,
+            connections: Arc::default(),
+            requests: Arc::default(),
+            service_times: Arc::default(),
+            stop: Arc::default(),
+        };
         let (connections, requests, stop) = (mock.connections.clone(), mock.requests.clone(), mock.stop.clone());
+        let service_times = mock.service_times.clone();
         std::thread::spawn(move || {
             while !stop.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((stream, _)) => {
                         connections.fetch_add(1, Ordering::SeqCst);
-                        let requests = requests.clone();
+                        let (requests, service_times) = (requests.clone(), service_times.clone());
                         let first = connections.load(Ordering::SeqCst) == 1;
-                        std::thread::spawn(move || serve(stream, &requests, first));
+                        std::thread::spawn(move || serve(stream, &requests, &service_times, first));
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
@@ -52,7 +64,12 @@ impl Drop for Mock {
     }
 }
 
-fn serve(stream: TcpStream, requests: &Mutex<Vec<(String, String)>>, first: bool) {
+fn serve(
+    stream: TcpStream,
+    requests: &Mutex<Vec<(String, String)>>,
+    service_times: &Mutex<Vec<Duration>>,
+    first: bool,
+) {
     stream.set_nonblocking(false).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
@@ -76,6 +93,7 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<(String, String)>>, first: bool
     }
     let mut body = vec![0; length];
     let _ = reader.read_exact(&mut body);
+    let started = std::time::Instant::now();
     requests.lock().unwrap().push((request_line.trim().to_string(), host));
     let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut stream = stream;
@@ -93,4 +111,5 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<(String, String)>>, first: bool
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".to_vec()
     };
     let _ = stream.write_all(&response);
+    service_times.lock().unwrap().push(started.elapsed());
 }

@@ -1,0 +1,210 @@
+//! Times whole-process `docker-credential-wasm get` the way clients run it (exec, request on
+//! stdin, answer on stdout) against a native floor measured in the same run, and prints
+//! min/median/max, the ratio of medians to the floor, and peak RSS:
+//!
+//! - `floor`: a tiny native program that prints a fixed answer;
+//! - `hit`: an answer from the credential cache (no wasm at all);
+//! - `miss`: the plugin runs from its precompiled component and fetches from a loopback
+//!   mock (host overhead = total minus the mock's own time);
+//! - `first run`: an empty cache, so the component is compiled;
+//! - `64 concurrent cold`: 64 simultaneous `get`s with no cached answer; the mock counts
+//!   the upstream fetches (one is the goal).
+//!
+//! Run with `bench/run` (release build). Benchmarks, not tests: nothing here asserts time.
+
+#[path = "../../tests/e2e/common/mock.rs"]
+mod mock;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const REGISTRY: &str = "requests.test";
+
+struct Sample {
+    elapsed: Duration,
+    max_rss_kb: u64,
+}
+
+/// Runs `command` with `stdin`, waiting with `wait4` to read the child's own peak RSS.
+fn run_once(mut command: Command, stdin: &[u8]) -> (Sample, bool) {
+    let started = Instant::now();
+    let mut child = command.stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let _ = child.stdin.take().unwrap().write_all(stdin);
+    let (status, usage) = wait4(child.id());
+    let elapsed = started.elapsed();
+    std::mem::forget(child);
+    (Sample { elapsed, max_rss_kb: usage }, status == 0)
+}
+
+/// `wait4` for one child: its exit status and its own peak resident set size in KiB.
+fn wait4(pid: u32) -> (i32, u64) {
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for the child we started.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid as libc::pid_t, "wait4 failed");
+    let code = if libc::WIFEXITED(status) { libc::WEXITSTATUS(status) } else { -1 };
+    (code, usage.ru_maxrss as u64)
+}
+
+struct Stats {
+    name: &'static str,
+    samples: Vec<Sample>,
+    failures: usize,
+}
+
+impl Stats {
+    fn median(&self) -> Duration {
+        let mut times: Vec<Duration> = self.samples.iter().map(|s| s.elapsed).collect();
+        times.sort();
+        times[times.len() / 2]
+    }
+    fn min(&self) -> Duration {
+        self.samples.iter().map(|s| s.elapsed).min().unwrap()
+    }
+    fn max(&self) -> Duration {
+        self.samples.iter().map(|s| s.elapsed).max().unwrap()
+    }
+    fn peak_rss_mb(&self) -> f64 {
+        self.samples.iter().map(|s| s.max_rss_kb).max().unwrap_or(0) as f64 / 1024.0
+    }
+}
+
+fn measure(name: &'static str, iterations: usize, mut make: impl FnMut(usize) -> Command) -> Stats {
+    let mut samples = Vec::with_capacity(iterations);
+    let mut failures = 0;
+    for i in 0..iterations {
+        let (sample, ok) = run_once(make(i), REGISTRY.as_bytes());
+        failures += usize::from(!ok);
+        samples.push(sample);
+    }
+    Stats { name, samples, failures }
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2}", d.as_secs_f64() * 1000.0)
+}
+
+fn main() {
+    let bin_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let helper = bin_dir.join("docker-credential-wasm");
+    let floor = bin_dir.join("native-floor");
+    assert!(helper.is_file(), "build it first: cargo build --release -p docker-credential-wasm -p bench");
+    let iterations: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
+
+    let mock = mock::Mock::start("127.0.0.1");
+    let scratch = tempfile::tempdir().unwrap();
+    let wasm = Path::new(test_artifacts::HOSTILE);
+    let sha256 = {
+        use sha2::Digest;
+        hex::encode(sha2::Sha256::digest(std::fs::read(wasm).unwrap()))
+    };
+    let write_config = |name: &str, extra: &str| -> PathBuf {
+        let path = scratch.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "[routes]\n\"*.test\" = \"hostile\"\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{sha256}\"\nnetwork = [\"http://127.0.0.1:{port}\"]\nsettings = {{ requests = \"GET http://127.0.0.1:{port}/token\" }}\n{extra}",
+                wasm.display(),
+                port = mock.port
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let cached = write_config("cached.toml", "");
+    let uncached = write_config("uncached.toml", "cache = false\n");
+    let helper_command = |config: &Path, cache: &Path| {
+        let mut command = Command::new(&helper);
+        command
+            .args(["--config", config.to_str().unwrap(), "get"])
+            .env_clear()
+            .env("HOME", scratch.path())
+            .env("DOCKER_CREDENTIAL_WASM_CACHE_DIR", cache);
+        command
+    };
+    let warm_cache = scratch.path().join("warm-cache");
+
+    // Warm up: compile the component and cache one answer.
+    run_once(helper_command(&cached, &warm_cache), REGISTRY.as_bytes());
+    let fetches_before = mock.hits();
+
+    let floor_stats = measure("floor (native)", iterations, |_| Command::new(&floor));
+    let hit = measure("hit", iterations, |_| helper_command(&cached, &warm_cache));
+    let hit_fetches = mock.hits() - fetches_before;
+    mock.service_times.lock().unwrap().clear();
+    let miss = measure("miss (precompiled)", iterations / 4, |_| helper_command(&uncached, &warm_cache));
+    let mock_median = {
+        let mut times = mock.service_times.lock().unwrap().clone();
+        times.sort();
+        times.get(times.len() / 2).copied().unwrap_or_default()
+    };
+    let first =
+        measure("first run (compile)", 10, |i| helper_command(&uncached, &scratch.path().join(format!("cold-{i}"))));
+
+    // 64 concurrent cold gets: components precompiled, no cached answer.
+    let concurrent_cache = scratch.path().join("concurrent");
+    let mut precompile = Command::new(&helper);
+    precompile
+        .args(["--config", cached.to_str().unwrap(), "precompile"])
+        .env_clear()
+        .env("HOME", scratch.path())
+        .env("DOCKER_CREDENTIAL_WASM_CACHE_DIR", &concurrent_cache)
+        .stdout(Stdio::null());
+    assert!(precompile.status().unwrap().success());
+    let before = mock.hits();
+    let started = Instant::now();
+    let children: Vec<_> = (0..64)
+        .map(|_| {
+            let mut command = helper_command(&cached, &concurrent_cache);
+            let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+            child.stdin.take().unwrap().write_all(REGISTRY.as_bytes()).unwrap();
+            child
+        })
+        .collect();
+    let concurrent_failures = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .filter(|o| !o.status.success() || o.stdout.is_empty())
+        .count();
+    let concurrent_wall = started.elapsed();
+    let concurrent_fetches = mock.hits() - before;
+
+    let floor_median = floor_stats.median();
+    println!(
+        "docker-credential-wasm bench: {} iterations, {} cores",
+        iterations,
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    println!(
+        "{:<22} {:>6} {:>9} {:>9} {:>9} {:>8} {:>9} {:>8}",
+        "scenario", "n", "min ms", "median", "max ms", "x floor", "peak RSS", "failed"
+    );
+    for stats in [&floor_stats, &hit, &miss, &first] {
+        let ratio = stats.median().as_secs_f64() / floor_median.as_secs_f64();
+        println!(
+            "{:<22} {:>6} {:>9} {:>9} {:>9} {:>8.2} {:>6.1} MB {:>8}",
+            stats.name,
+            stats.samples.len(),
+            ms(stats.min()),
+            ms(stats.median()),
+            ms(stats.max()),
+            ratio,
+            stats.peak_rss_mb(),
+            stats.failures
+        );
+    }
+    println!("upstream fetches during hits: {hit_fetches}");
+    println!(
+        "miss host overhead: median {} ms total - {} ms mock = {} ms",
+        ms(miss.median()),
+        ms(mock_median),
+        ms(miss.median().saturating_sub(mock_median))
+    );
+    println!(
+        "64 concurrent cold gets: {} ms wall, {concurrent_fetches} upstream fetch(es), {concurrent_failures} failed",
+        ms(concurrent_wall)
+    );
+}
