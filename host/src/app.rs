@@ -135,6 +135,22 @@ fn describe(error: &PluginError) -> (&'static str, &str) {
     }
 }
 
+/// The server URL on stdin (for `get` and `erase`), its registry, and the config.
+fn read_request(
+    stdin: &[u8],
+    config: impl FnOnce() -> anyhow::Result<Config>,
+) -> Result<(String, Registry, Config), Failure> {
+    let server_url = protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let registry = Registry::parse(&server_url).map_err(not_found)?;
+    let config = config().map_err(host_error)?;
+    Ok((server_url, registry, config))
+}
+
+/// The plugin serving `registry`, or the not-found answer.
+fn served<'c>(config: &'c Config, registry: &Registry) -> Result<&'c PluginConfig, Failure> {
+    route(config, registry).ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))
+}
+
 /// The registry and the plugin serving it, or `None` when no route serves it.
 fn route<'c>(config: &'c Config, registry: &Registry) -> Option<&'c PluginConfig> {
     let route = config.router.route(registry)?;
@@ -151,11 +167,8 @@ fn get(
     config: impl FnOnce() -> anyhow::Result<Config>,
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
-    let server_url = protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
-    let registry = Registry::parse(&server_url).map_err(not_found)?;
-    let config = config().map_err(host_error)?;
-    let plugin = route(&config, &registry)
-        .ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))?;
+    let (server_url, registry, config) = read_request(stdin, config)?;
+    let plugin = served(&config, &registry)?;
     let cached = match plugin.cache {
         true => plugins.credential_cache(&config),
         false => None,
@@ -270,11 +283,8 @@ fn erase(
     config: impl FnOnce() -> anyhow::Result<Config>,
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
-    let server_url = protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
-    let registry = Registry::parse(&server_url).map_err(not_found)?;
-    let config = config().map_err(host_error)?;
-    let plugin = route(&config, &registry)
-        .ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))?;
+    let (server_url, registry, config) = read_request(stdin, config)?;
+    let plugin = served(&config, &registry)?;
     let answer =
         plugins.call(&config, plugin, Call::Erase(registry.to_string())).map_err(|e| plugin_failed(plugin, e))?;
     if let Err(PluginError::NotFound(why)) = &answer {

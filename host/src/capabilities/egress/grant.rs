@@ -113,8 +113,8 @@ impl NetworkGrant {
             Some(i) => (&rest[..i], Some(&rest[i..])),
             None => (rest, None),
         };
-        let (host_text, port) =
-            split_port(authority).ok_or_else(|| bad("the port must be a number from 1 to 65535"))?;
+        let (host_text, port) = crate::registry::split_host_port(authority)
+            .ok_or_else(|| bad("the port must be a number from 1 to 65535"))?;
         let port = port.unwrap_or(if https { 443 } else { 80 });
         if host_text.is_empty() {
             return Err(bad("the host is empty"));
@@ -244,20 +244,6 @@ fn normalise_name(text: &str) -> Option<String> {
             valid.then_some(name)
         }
         _ => None,
-    }
-}
-
-fn split_port(authority: &str) -> Option<(&str, Option<u16>)> {
-    let (host, port) = match authority.rfind(':') {
-        Some(i) if !authority[i..].contains(']') => (&authority[..i], Some(&authority[i + 1..])),
-        _ => (authority, None),
-    };
-    match port {
-        None => Some((host, None)),
-        Some(p) => match p.parse::<u16>() {
-            Ok(n) if n > 0 && n.to_string() == p => Some((host, Some(n))),
-            _ => None,
-        },
     }
 }
 
