@@ -283,7 +283,7 @@ fn erase(
     config: impl FnOnce() -> anyhow::Result<Config>,
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
-    let (server_url, registry, config) = read_request(stdin, config)?;
+    let (_, registry, config) = read_request(stdin, config)?;
     let plugin = served(&config, &registry)?;
     let answer =
         plugins.call(&config, plugin, Call::Erase(registry.to_string())).map_err(|e| plugin_failed(plugin, e))?;

@@ -12,7 +12,9 @@ pub struct Component {
     pub name: String,
     /// The crate's directory.
     pub dir: PathBuf,
-    /// The built `.wasm` component.
+    /// The built `.wasm` component: a copy in this build script's `OUT_DIR`, so that what
+    /// this build embeds and hashes cannot be changed by another build (debug and release
+    /// share the component build directory).
     pub wasm: PathBuf,
     /// Hex SHA-256 of the component's bytes.
     pub sha256: String,
@@ -56,10 +58,13 @@ pub fn build(dirs: &[PathBuf], package_suffix: &str, watch: &[&Path]) -> Vec<Com
     }
     let status = command.status().expect("run cargo to build wasm components");
     assert!(status.success(), "building wasm components failed: {command:?}");
+    let out_dir = PathBuf::from(env::var("OUT_DIR").expect("OUT_DIR is set for build scripts"));
     for component in &mut components {
         let bytes = std::fs::read(&component.wasm)
             .unwrap_or_else(|e| panic!("cargo did not produce {}: {e}", component.wasm.display()));
         component.sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        component.wasm = out_dir.join(format!("{}.wasm", component.name));
+        std::fs::write(&component.wasm, &bytes).expect("copy the component into OUT_DIR");
     }
     components
 }

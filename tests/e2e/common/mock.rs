@@ -9,7 +9,7 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// A running mock; stopped when dropped.
 pub struct Mock {
@@ -17,8 +17,8 @@ pub struct Mock {
     pub connections: Arc<AtomicUsize>,
     /// (request line, Host header) of each request.
     pub requests: Arc<Mutex<Vec<(String, String)>>>,
-    /// How long the mock itself took for each request, from the end of its headers to the
-    /// end of its answer (the benchmark subtracts it).
+    /// How long the mock itself held each connection, from accepting it to the end of its
+    /// answer (the benchmark subtracts it).
     pub service_times: Arc<Mutex<Vec<Duration>>>,
     stop: Arc<AtomicBool>,
 }
@@ -26,7 +26,6 @@ pub struct Mock {
 impl Mock {
     pub fn start(ip: &str) -> Mock {
         let listener = TcpListener::bind((ip, 0)).unwrap();
-        listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
         let mock = Mock {
             port,
@@ -38,16 +37,16 @@ impl Mock {
         let (connections, requests, stop) = (mock.connections.clone(), mock.requests.clone(), mock.stop.clone());
         let service_times = mock.service_times.clone();
         std::thread::spawn(move || {
-            while !stop.load(Ordering::SeqCst) {
-                match listener.accept() {
-                    Ok((stream, _)) => {
-                        connections.fetch_add(1, Ordering::SeqCst);
-                        let (requests, service_times) = (requests.clone(), service_times.clone());
-                        let first = connections.load(Ordering::SeqCst) == 1;
-                        std::thread::spawn(move || serve(stream, &requests, &service_times, first));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+            // Blocking accept: a connection is served the moment it arrives.
+            for stream in listener.incoming() {
+                if stop.load(Ordering::SeqCst) {
+                    break;
                 }
+                let Ok(stream) = stream else { continue };
+                let accepted = Instant::now();
+                let first = connections.fetch_add(1, Ordering::SeqCst) == 0;
+                let (requests, service_times) = (requests.clone(), service_times.clone());
+                std::thread::spawn(move || serve(stream, &requests, &service_times, first, accepted));
             }
         });
         mock
@@ -61,6 +60,8 @@ impl Mock {
 impl Drop for Mock {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
+        // Wake the accept loop so that it sees the flag and closes the listener.
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
     }
 }
 
@@ -69,8 +70,8 @@ fn serve(
     requests: &Mutex<Vec<(String, String)>>,
     service_times: &Mutex<Vec<Duration>>,
     first: bool,
+    accepted: Instant,
 ) {
-    stream.set_nonblocking(false).unwrap();
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut request_line = String::new();
     if reader.read_line(&mut request_line).is_err() {
@@ -93,7 +94,6 @@ fn serve(
     }
     let mut body = vec![0; length];
     let _ = reader.read_exact(&mut body);
-    let started = std::time::Instant::now();
     requests.lock().unwrap().push((request_line.trim().to_string(), host));
     let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_string();
     let mut stream = stream;
@@ -111,5 +111,5 @@ fn serve(
         b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello".to_vec()
     };
     let _ = stream.write_all(&response);
-    service_times.lock().unwrap().push(started.elapsed());
+    service_times.lock().unwrap().push(accepted.elapsed());
 }

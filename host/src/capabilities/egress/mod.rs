@@ -48,11 +48,13 @@ impl Default for Bounds {
     }
 }
 
-/// The host's HTTP client settings, shared by every plugin call of the process and built
-/// on the first request (loading the system's roots takes a few milliseconds).
+/// The host's HTTP client settings, shared by every plugin call of the process: proxies
+/// read on the first request, TLS roots loaded on the first HTTPS request (loading the
+/// system's roots takes milliseconds that a plain-HTTP metadata call should not pay).
 pub struct Network {
     pub proxies: ProxyEnv,
-    pub tls: Arc<rustls::ClientConfig>,
+    ca_bundle: Option<std::path::PathBuf>,
+    tls: OnceLock<Result<Arc<rustls::ClientConfig>, String>>,
 }
 
 static NETWORK: OnceLock<Result<Arc<Network>, String>> = OnceLock::new();
@@ -63,10 +65,16 @@ impl Network {
     pub fn shared(ca_bundle: Option<&std::path::Path>) -> Result<Arc<Network>, String> {
         NETWORK
             .get_or_init(|| {
-                let tls = send::tls_config(ca_bundle).map_err(|e| format!("{e:#}"))?;
                 let proxies = ProxyEnv::from_env(|name| std::env::var(name).ok());
-                Ok(Arc::new(Network { proxies, tls: Arc::new(tls) }))
+                Ok(Arc::new(Network { proxies, ca_bundle: ca_bundle.map(Into::into), tls: OnceLock::new() }))
             })
+            .clone()
+    }
+
+    /// The TLS client configuration, built on first use.
+    pub fn tls(&self) -> Result<Arc<rustls::ClientConfig>, String> {
+        self.tls
+            .get_or_init(|| send::tls_config(self.ca_bundle.as_deref()).map(Arc::new).map_err(|e| format!("{e:#}")))
             .clone()
     }
 }

@@ -39,8 +39,14 @@ pub async fn send(
     let mut client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(bounds.connect_timeout)
-        .timeout(bounds.request_timeout)
-        .tls_backend_preconfigured((*network.tls).clone());
+        .timeout(bounds.request_timeout);
+    // The system's roots are loaded only for HTTPS; plain HTTP gets a configuration that
+    // trusts nothing (and is never used).
+    let tls = match target.https || matches!(route, Route::Proxy(_)) {
+        true => network.tls().map_err(|why| ErrorCode::InternalError(Some(format!("TLS setup: {why}"))))?,
+        false => untrusting_tls(),
+    };
+    client = client.tls_backend_preconfigured((*tls).clone());
     client = match route {
         Route::Proxy(proxy) => {
             client.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|_| ErrorCode::HttpRequestDenied)?)
@@ -105,6 +111,22 @@ fn classify(error: reqwest::Error) -> ErrorCode {
     } else {
         ErrorCode::HttpProtocolError
     }
+}
+
+/// A TLS configuration with no trusted roots, for clients that only speak plain HTTP.
+fn untrusting_tls() -> std::sync::Arc<rustls::ClientConfig> {
+    static EMPTY: std::sync::OnceLock<std::sync::Arc<rustls::ClientConfig>> = std::sync::OnceLock::new();
+    EMPTY
+        .get_or_init(|| {
+            let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .expect("ring supports the default protocol versions")
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth();
+            std::sync::Arc::new(config)
+        })
+        .clone()
 }
 
 /// Builds the client TLS configuration: the platform's roots (or the file named by
