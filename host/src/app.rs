@@ -54,6 +54,7 @@ impl Plugins for WasmPlugins {
     }
 
     fn call(&mut self, config: &Config, plugin: &PluginConfig, call: Call) -> CallOutcome {
+        let started = Instant::now();
         let cache = self.cache_dir(config);
         let sandbox = match &mut self.sandbox {
             Some(sandbox) => sandbox,
@@ -61,8 +62,21 @@ impl Plugins for WasmPlugins {
                 Sandbox::new(config.network.ca_bundle.clone(), cache).context("cannot start the WebAssembly engine")?,
             ),
         };
+        let engine_ready = Instant::now();
         let loaded = sandbox.load(plugin).context("cannot load it")?;
-        sandbox.call(&loaded, &Grants::effective(plugin), call)
+        let loaded_at = Instant::now();
+        let outcome = sandbox.call(&loaded, &Grants::effective(plugin), call);
+        logging::log(
+            Level::Debug,
+            format_args!(
+                "plugin {:?}: engine {} us, load {} us, instantiate and call {} us",
+                plugin.id,
+                (engine_ready - started).as_micros(),
+                (loaded_at - engine_ready).as_micros(),
+                loaded_at.elapsed().as_micros()
+            ),
+        );
+        outcome
     }
 }
 
