@@ -135,9 +135,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Action::Store | Action::Get | Action::Erase => read_stdin()?,
         Action::List | Action::Version => Vec::new(),
     };
-    let load_config = || {
-        let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok());
-        let loaded = config::load(path.as_deref());
+    let config_with_logging = || {
+        let loaded = load_config(&cli);
         if let Ok(config) = &loaded {
             // Logging not chosen on the command line or in the environment: the config's.
             let level = Level::parse(config.log.level.as_deref().unwrap_or("warn")).map_err(anyhow::Error::msg)?;
@@ -146,15 +145,20 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         loaded
     };
-    let code = app::run(action, &stdin, &mut out, load_config, &mut WasmPlugins::default())?;
+    let code = app::run(action, &stdin, &mut out, config_with_logging, &mut WasmPlugins::default())?;
     out.flush()?;
     Ok(code)
 }
 
+/// The config file `--config`, the environment or the standard places name, or the default.
+fn load_config(cli: &Cli) -> anyhow::Result<config::Config> {
+    let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok());
+    config::load(path.as_deref())
+}
+
 /// Prints the audit of the config (table or JSON); exit code 1 if a plugin would be refused.
 fn audit(cli: &Cli, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok());
-    let config = config::load(path.as_deref())?;
+    let config = load_config(cli)?;
     let sandbox = crate::runtime::Sandbox::new(config.network.ca_bundle.clone(), crate::cache::open_for(&config))?;
     let report = crate::audit::Report::build(&config, |plugin| sandbox.inspect(plugin));
     if json {
@@ -168,8 +172,7 @@ fn audit(cli: &Cli, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode
 
 /// Compiles every configured plugin into the precompiled cache; exit code 1 if one fails.
 fn precompile(cli: &Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok());
-    let config = config::load(path.as_deref())?;
+    let config = load_config(cli)?;
     let cache = crate::cache::open_for(&config).context("there is no usable cache directory")?;
     let sandbox = crate::runtime::Sandbox::new(config.network.ca_bundle.clone(), Some(cache))?;
     let mut failed = false;

@@ -251,14 +251,15 @@ impl Sandbox {
     fn component(&self, config: &PluginConfig, verify: bool) -> anyhow::Result<Component> {
         let sha256 = config.component_sha256();
         let cached = self.cache.as_ref().and_then(|cache| components::path(cache, &self.engine, &sha256).ok());
-        if verify {
-            self.verified_bytes(config)?;
-        }
+        let mut verified = if verify { Some(self.verified_bytes(config)?) } else { None };
         if let Some(component) = cached.as_deref().and_then(|path| components::load(&self.engine, path)) {
             logging::log(Level::Debug, format_args!("plugin {}: precompiled component from the cache", config.id));
             return Ok(component);
         }
-        let bytes = self.verified_bytes(config)?;
+        let bytes = match verified.take() {
+            Some(bytes) => bytes,
+            None => self.verified_bytes(config)?,
+        };
         match cached {
             Some(path) => components::compile_and_store(&self.engine, &bytes, &path),
             None => Component::new(&self.engine, &bytes).map_err(|e| anyhow!("not a valid WebAssembly component: {e}")),
