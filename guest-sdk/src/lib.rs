@@ -170,6 +170,35 @@ pub mod files {
     }
 }
 
+/// What the client said about this request beyond the registry. Docker clients name only
+/// the registry; the kubelet names the image and, in its service-account token mode, the
+/// pod's token and its service account's annotations (since WIT 0.1.1).
+pub mod request {
+    use crate::__private::bindings::docker_credential_wasm::plugin::request as raw;
+
+    /// The image repository being pulled (`host[:port]/path`, no tag or digest), if the
+    /// client named one. Calling this tells the host that the answer may be specific to the
+    /// image, so the kubelet caches it per image: call it only if the answer depends on it.
+    pub fn image() -> Option<String> {
+        raw::image()
+    }
+
+    /// The pod's service-account token from the kubelet, if any. A secret: never log it.
+    pub fn service_account_token() -> Option<String> {
+        raw::service_account_token()
+    }
+
+    /// The value of the pod's service-account annotation `key`, if the kubelet passed it.
+    pub fn service_account_annotation(key: &str) -> Option<String> {
+        raw::service_account_annotations().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+    }
+
+    /// Every service-account annotation the kubelet passed, sorted by key.
+    pub fn service_account_annotations() -> Vec<(String, String)> {
+        raw::service_account_annotations()
+    }
+}
+
 /// Environment variables: only the names in the plugin's `env` grant are visible.
 pub mod env {
     /// The value of the environment variable `name`, if it is granted, set and UTF-8.

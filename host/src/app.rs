@@ -4,12 +4,14 @@
 
 use crate::cache::CacheDir;
 use crate::cache::credentials::{self, CredentialCache, Entry};
+use crate::capabilities::request::RequestContext;
 use crate::capabilities::{Grants, sanitize};
 use crate::config::{Config, PluginConfig};
+use crate::kubelet::{self, AuthConfig, CacheKeyType};
 use crate::logging::{self, Level};
 use crate::protocol::{self, Action};
 use crate::registry::Registry;
-use crate::runtime::{Call, CallOutcome, Credentials, PluginError, Reply, Sandbox};
+use crate::runtime::{Call, CallOutcome, Credentials, PluginError, Reply, Sandbox, Scope};
 use anyhow::Context;
 use std::collections::BTreeMap;
 use std::io::{self, Write};
@@ -24,6 +26,9 @@ const MAX_USERNAME_BYTES: usize = 4 * 1024;
 const MAX_SECRET_BYTES: usize = 256 * 1024;
 /// Longest plugin error text shown to a client.
 const MAX_ERROR_CHARS: usize = 512;
+/// Longest plugin deadline (and single-flight wait) for the kubelet, which kills a
+/// provider after 60 seconds: a wait and a call stay well inside that.
+const KUBELET_DEADLINE_MS: u64 = 25_000;
 
 /// The effects of an action: plugin calls and the credential cache.
 pub trait Plugins {
@@ -102,6 +107,10 @@ pub fn run(
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(Failure::Io(e)) => Err(e),
+        Err(Failure::NotFound) => {
+            protocol::write_error(out, protocol::NOT_FOUND)?;
+            Ok(ExitCode::FAILURE)
+        }
         Err(Failure::Message(message)) => {
             protocol::write_error(out, &message)?;
             Ok(ExitCode::FAILURE)
@@ -109,8 +118,86 @@ pub fn run(
     }
 }
 
-/// Why an action failed: a message for stdout, or stdout itself failed.
+/// Answers one kubelet `CredentialProviderRequest` (on `stdin`) with a response on `out`.
+/// A registry nothing serves gets a response with no credentials; a request that does not
+/// parse, or a plugin that fails, gets a message on `err` and exit code 1 (the kubelet logs
+/// it and pulls without credentials from this provider).
+pub fn kubelet(
+    stdin: &[u8],
+    out: &mut impl Write,
+    err: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> io::Result<ExitCode> {
+    let request = match kubelet::read_request(stdin) {
+        Ok(request) => request,
+        Err(error) => {
+            writeln!(err, "{NAME}: {error}")?;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    logging::log(Level::Debug, format_args!("kubelet asks for {} ({})", request.image, request.api_version));
+    let response = match kubelet_response(&request, config, plugins) {
+        Ok(response) => response,
+        Err(Failure::NotFound) => kubelet::Response::empty(&request.api_version),
+        Err(Failure::Message(message)) => {
+            writeln!(err, "{message}")?;
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(Failure::Io(e)) => return Err(e),
+    };
+    kubelet::write_response(out, &response)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kubelet_response(
+    request: &kubelet::Request,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<kubelet::Response, Failure> {
+    let config = config().map_err(host_error)?;
+    let registry = &request.image.registry;
+    let mut plugin = served(&config, registry)?.clone();
+    if plugin.deadline_ms() > KUBELET_DEADLINE_MS {
+        logging::log(
+            Level::Debug,
+            format_args!(
+                "plugin {:?}: deadline {} ms capped at {KUBELET_DEADLINE_MS} ms for the kubelet's 60-second limit",
+                plugin.id,
+                plugin.deadline_ms()
+            ),
+        );
+        plugin.deadline_ms = Some(KUBELET_DEADLINE_MS);
+    }
+    let context = RequestContext {
+        image: Some(request.image.to_string()),
+        service_account_token: request.service_account_token.clone(),
+        service_account_annotations: request.service_account_annotations.clone(),
+    };
+    let answer = fetch(&config, &plugin, registry, context, plugins)?;
+    let (entry, now) = (&answer.entry, answer.now);
+    let cache_duration = if !plugin.cache || entry.fresh_until <= now {
+        // Caching is off for this plugin, or this is a stale fallback: the kubelet must not
+        // keep it either.
+        Some(0)
+    } else if entry.expires_at.is_none() && plugin.cache_max_seconds.is_none() {
+        // No known expiry and no cap: the provider's `defaultCacheDuration` decides.
+        None
+    } else {
+        Some(entry.fresh_until - now)
+    };
+    let scope = match answer.scope {
+        Scope::Registry => CacheKeyType::Registry,
+        Scope::Image => CacheKeyType::Image,
+    };
+    let auth = AuthConfig { username: answer.entry.username, password: answer.entry.secret };
+    Ok(kubelet::Response::credentials(request, scope, cache_duration, auth))
+}
+
+/// Why an action failed: no credentials (the client falls back), a message for the
+/// client, or writing the answer itself failed.
 enum Failure {
+    NotFound,
     Message(String),
     Io(io::Error),
 }
@@ -123,7 +210,7 @@ impl From<io::Error> for Failure {
 
 fn not_found(why: impl std::fmt::Display) -> Failure {
     logging::log(Level::Info, format_args!("credentials not found: {why}"));
-    Failure::Message(protocol::NOT_FOUND.into())
+    Failure::NotFound
 }
 
 fn host_error(error: anyhow::Error) -> Failure {
@@ -183,50 +270,82 @@ fn get(
 ) -> Result<(), Failure> {
     let (server_url, registry, config) = read_request(stdin, config)?;
     let plugin = served(&config, &registry)?;
-    let cached = match plugin.cache {
-        true => plugins.credential_cache(&config),
+    let answer = fetch(&config, plugin, &registry, RequestContext::default(), plugins)?;
+    protocol::write_credentials(out, &server_url, &answer.entry.username, &answer.entry.secret)?;
+    Ok(())
+}
+
+/// Credentials for a `get`, with the times that say how long they may be reused.
+struct Answer {
+    entry: Entry,
+    scope: Scope,
+    /// The time (seconds since the epoch) the entry was judged at.
+    now: u64,
+}
+
+/// Credentials for `registry` from `plugin`: fresh from the cache, else fetched (once for
+/// all concurrent callers) and cached, else an unexpired cached answer if the plugin
+/// failed and the operator allows it.
+///
+/// Requests that carry a service-account token are not cached on disk (the kubelet caches
+/// them per service account or token), and neither are answers specific to one image (the
+/// kubelet caches those per image). Kubelet answers are cached apart from Docker ones,
+/// because a plugin may answer differently when it knows the image.
+fn fetch(
+    config: &Config,
+    plugin: &PluginConfig,
+    registry: &Registry,
+    context: RequestContext,
+    plugins: &mut impl Plugins,
+) -> Result<Answer, Failure> {
+    let cached = match plugin.cache && context.service_account_token.is_none() {
+        true => plugins.credential_cache(config),
         false => None,
     };
     let cached = cached.map(|cache| {
-        let inputs = Grants::effective(plugin).cache_inputs(|name| std::env::var(name).ok());
+        let mut inputs = Grants::effective(plugin).cache_inputs(|name| std::env::var(name).ok());
+        if context.image.is_some() {
+            inputs.push(("client".into(), "kubelet".into()));
+        }
         let key = credentials::key(&plugin.id, &plugin.component_sha256(), &registry.to_string(), &inputs);
         (cache, key)
     });
     let fresh = |cached: &Option<(CredentialCache, String)>| {
         let (cache, key) = cached.as_ref()?;
-        cache.get(key).filter(|entry| entry.is_fresh(credentials::now()))
+        let now = credentials::now();
+        cache.get(key).filter(|entry| entry.is_fresh(now)).map(|entry| Answer { entry, scope: Scope::Registry, now })
     };
-    if let Some(entry) = fresh(&cached) {
-        logging::log(Level::Debug, format_args!("{registry}: fresh in the cache until {}", entry.fresh_until));
-        protocol::write_credentials(out, &server_url, &entry.username, &entry.secret)?;
-        return Ok(());
+    if let Some(answer) = fresh(&cached) {
+        logging::log(Level::Debug, format_args!("{registry}: fresh in the cache until {}", answer.entry.fresh_until));
+        return Ok(answer);
     }
     // Single flight: concurrent misses wait for the first fetch, then read its answer.
     let deadline = Instant::now() + Duration::from_millis(plugin.deadline_ms());
     let _lock = cached.as_ref().and_then(|(cache, key)| cache.lock(key, deadline));
-    if let Some(entry) = fresh(&cached) {
+    if let Some(answer) = fresh(&cached) {
         logging::log(Level::Debug, format_args!("{registry}: fetched by a concurrent call"));
-        protocol::write_credentials(out, &server_url, &entry.username, &entry.secret)?;
-        return Ok(());
+        return Ok(answer);
     }
-    let answer = plugins.call(&config, plugin, Call::Get(registry.to_string()));
+    let answer = plugins.call(config, plugin, Call::Get(registry.to_string(), context));
     let failure = match answer {
-        Ok(Ok(Reply::Credentials(credentials))) => {
+        Ok(Ok(Reply::Credentials(credentials, scope))) => {
             check_size(plugin, &credentials)?;
-            if let Some((cache, key)) = &cached {
-                let entry = Entry::new(
-                    credentials.username.clone(),
-                    credentials.secret.clone(),
-                    credentials.expires_at,
-                    credentials::now(),
-                    plugin.cache_max_seconds,
-                );
-                if let Err(e) = cache.put(key, &entry) {
-                    logging::log(Level::Warn, format_args!("cannot cache the answer for {registry}: {e}"));
+            let now = credentials::now();
+            let Credentials { username, secret, expires_at } = credentials;
+            let entry = Entry::new(username, secret, expires_at, now, plugin.cache_max_seconds);
+            match &cached {
+                Some(_) if scope == Scope::Image => logging::log(
+                    Level::Debug,
+                    format_args!("plugin {:?} answered for the image; not cached on disk", plugin.id),
+                ),
+                Some((cache, key)) => {
+                    if let Err(e) = cache.put(key, &entry) {
+                        logging::log(Level::Warn, format_args!("cannot cache the answer for {registry}: {e}"));
+                    }
                 }
+                None => {}
             }
-            protocol::write_credentials(out, &server_url, &credentials.username, &credentials.secret)?;
-            return Ok(());
+            return Ok(Answer { entry, scope, now });
         }
         Ok(Ok(other)) => plugin_failed(plugin, anyhow::anyhow!("it answered get with {}", other.kind())),
         Ok(Err(PluginError::NotFound(why) | PluginError::Unsupported(why))) => {
@@ -238,7 +357,8 @@ fn get(
     };
     // The plugin or its upstream failed: an unexpired answer may stand in, if allowed.
     let stale = cached.as_ref().filter(|_| plugin.cache_stale_fallback).and_then(|(cache, key)| cache.get(key));
-    match stale.filter(|entry| entry.is_unexpired(credentials::now())) {
+    let now = credentials::now();
+    match stale.filter(|entry| entry.is_unexpired(now)) {
         Some(entry) => {
             if let Failure::Message(why) = &failure {
                 logging::log(
@@ -249,8 +369,7 @@ fn get(
                     ),
                 );
             }
-            protocol::write_credentials(out, &server_url, &entry.username, &entry.secret)?;
-            Ok(())
+            Ok(Answer { entry, scope: Scope::Registry, now })
         }
         None => Err(failure),
     }

@@ -9,7 +9,7 @@ use crate::protocol::{self, Action};
 use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Environment variable with the log level (off, error, warn, info, debug, trace).
@@ -90,11 +90,34 @@ enum Command {
     /// credential request waits for a compiler
     #[command(after_help = "Example:\n  docker-credential-wasm precompile")]
     Precompile,
+    /// Act as a kubelet image credential provider: read a CredentialProviderRequest on
+    /// stdin, write a CredentialProviderResponse on stdout. The default action when this
+    /// program is installed under a name ending in `credential-provider`.
+    #[command(after_help = KUBELET_HELP)]
+    Kubelet,
 }
+
+const KUBELET_HELP: &str = "\
+In the kubelet's CredentialProviderConfig:
+  providers:
+  - name: docker-credential-wasm
+    apiVersion: credentialprovider.kubelet.k8s.io/v1
+    args: [kubelet]
+    matchImages: [\"registry.example.com\"]
+    defaultCacheDuration: 10m
+
+Example:
+  echo '{\"kind\":\"CredentialProviderRequest\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"image\":\"127.0.0.1:5000/app\"}' | docker-credential-wasm kubelet
+
+See deploy/kubernetes/README.md.";
+
+/// Programs installed under a name with this suffix (as the kubelet's own providers are,
+/// e.g. `wasm-credential-provider`) act as a kubelet provider without an argument.
+const PROVIDER_NAME_SUFFIX: &str = "credential-provider";
 
 /// Parses the command line and runs it.
 pub fn run() -> anyhow::Result<ExitCode> {
-    let args: Vec<String> = std::env::args().collect();
+    let args = provider_args(std::env::args().collect());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.len() < 2 {
@@ -113,7 +136,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Erase => Action::Erase,
         Command::List => Action::List,
         Command::Version => Action::Version,
+        Command::Kubelet => Action::Get,
     };
+    let kubelet = matches!(cli.command, Command::Kubelet);
 
     let level = cli
         .log_level
@@ -145,9 +170,32 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         loaded
     };
-    let code = app::run(action, &stdin, &mut out, config_with_logging, &mut WasmPlugins::default())?;
+    let code = if kubelet {
+        app::kubelet(&stdin, &mut out, &mut std::io::stderr(), config_with_logging, &mut WasmPlugins::default())?
+    } else {
+        app::run(action, &stdin, &mut out, config_with_logging, &mut WasmPlugins::default())?
+    };
     out.flush()?;
     Ok(code)
+}
+
+/// The command line, with the `kubelet` action added when the program runs under a
+/// provider name and was given no action (the kubelet passes only the config's `args`).
+fn provider_args(mut args: Vec<String>) -> Vec<String> {
+    use clap::CommandFactory;
+    let program = args.first().map(|arg0| Path::new(arg0).file_name().unwrap_or_default().to_string_lossy());
+    if program.is_some_and(|name| name.ends_with(PROVIDER_NAME_SUFFIX)) {
+        let command = Cli::command();
+        let actions: Vec<&str> = command
+            .get_subcommands()
+            .map(|c| c.get_name())
+            .chain(["help", "-h", "--help", "-V", "--version"])
+            .collect();
+        if !args.iter().skip(1).any(|arg| actions.contains(&arg.as_str())) {
+            args.push("kubelet".into());
+        }
+    }
+    args
 }
 
 /// The config file `--config`, the environment or the standard places name, or the default.

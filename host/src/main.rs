@@ -8,6 +8,7 @@ mod cache;
 mod capabilities;
 mod cli;
 mod config;
+mod kubelet;
 mod logging;
 mod manifest;
 mod protocol;

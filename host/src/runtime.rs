@@ -5,6 +5,7 @@
 use crate::builtins;
 use crate::cache::{CacheDir, components};
 use crate::capabilities::egress::{Bounds, Egress};
+use crate::capabilities::request::{Request, RequestContext};
 use crate::capabilities::{self, Grants, files::FileGrants, log::PluginLog, settings::Settings};
 use crate::config::{PluginConfig, PluginSource};
 use crate::logging::{self, Level};
@@ -37,7 +38,7 @@ pub use bindings::docker_credential_wasm::plugin::types::{Credentials, Error as 
 
 /// The WIT package every plugin is built against, and its version.
 pub const WIT_PACKAGE: &str = "docker-credential-wasm:plugin";
-pub const WIT_VERSION: &str = "0.1.0";
+pub const WIT_VERSION: &str = "0.1.1";
 
 /// How often the deadline clock ticks.
 const TICK: Duration = Duration::from_millis(10);
@@ -51,6 +52,7 @@ const ALLOWED_IMPORTS: &[&str] = &[
     "docker-credential-wasm:plugin/log",
     "docker-credential-wasm:plugin/settings",
     "docker-credential-wasm:plugin/files",
+    "docker-credential-wasm:plugin/request",
     "wasi:http/types",
     "wasi:http/outgoing-handler",
     "wasi:io/error",
@@ -78,7 +80,7 @@ const ALLOWED_IMPORTS: &[&str] = &[
 /// One call into a plugin's `helper` interface.
 #[derive(Debug, Clone)]
 pub enum Call {
-    Get(String),
+    Get(String, RequestContext),
     Store(String, Credentials),
     Erase(String),
     List(Vec<String>),
@@ -91,16 +93,24 @@ pub type CallOutcome = anyhow::Result<Result<Reply, PluginError>>;
 /// A successful answer to a [`Call`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reply {
-    Credentials(Credentials),
+    Credentials(Credentials, Scope),
     Done,
     Entries(Vec<RegistryEntry>),
+}
+
+/// Whom credentials are for: the whole registry, or (when the plugin read the image it
+/// was asked about) possibly only that image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Registry,
+    Image,
 }
 
 impl Reply {
     /// What kind of answer this is, for messages (never the values: they hold secrets).
     pub fn kind(&self) -> &'static str {
         match self {
-            Reply::Credentials(_) => "credentials",
+            Reply::Credentials(..) => "credentials",
             Reply::Done => "done",
             Reply::Entries(_) => "a list",
         }
@@ -115,6 +125,7 @@ struct State {
     egress: Egress,
     settings: Settings,
     files: FileGrants,
+    request: Request,
     log: PluginLog,
     limiter: Limiter,
 }
@@ -212,6 +223,7 @@ impl Sandbox {
         capabilities::log::link(&mut linker, |s: &mut State| &mut s.log)?;
         capabilities::settings::link(&mut linker, |s: &mut State| &mut s.settings)?;
         capabilities::files::link(&mut linker, |s: &mut State| &mut s.files)?;
+        capabilities::request::link(&mut linker, |s: &mut State| &mut s.request)?;
         // The deadline clock: one epoch per tick, for as long as the engine lives.
         let ticker = engine.weak();
         std::thread::spawn(move || {
@@ -329,6 +341,7 @@ impl Sandbox {
             },
             settings: Settings(grants.settings.clone()),
             files: FileGrants::new(&grants.files),
+            request: Request::default(),
             log: PluginLog { plugin: plugin.id.clone() },
             limiter: Limiter { max_memory_bytes: (grants.memory_mib as usize) << 20, memory_exceeded: false },
         };
@@ -340,7 +353,12 @@ impl Sandbox {
         let result = bindings::Plugin::instantiate(&mut store, &plugin.component, &self.linker).and_then(|instance| {
             let helper = instance.docker_credential_wasm_plugin_helper();
             Ok(match call {
-                Call::Get(registry) => helper.call_get(&mut store, &registry)?.map(Reply::Credentials),
+                Call::Get(registry, context) => {
+                    store.data_mut().request.context = context;
+                    let answer = helper.call_get(&mut store, &registry)?;
+                    let scope = if store.data().request.image_read { Scope::Image } else { Scope::Registry };
+                    answer.map(|credentials| Reply::Credentials(credentials, scope))
+                }
                 Call::Store(registry, credentials) => {
                     helper.call_save(&mut store, &registry, &credentials)?.map(|()| Reply::Done)
                 }
@@ -509,12 +527,12 @@ mod tests {
         let newer = check_exports(["docker-credential-wasm:plugin/helper@0.2.0"].into_iter()).unwrap_err();
         assert_eq!(
             newer.to_string(),
-            "it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.0; rebuild it with guest-sdk 0.1.0"
+            "it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.1; rebuild it with guest-sdk 0.1.1"
         );
         let none = check_exports(["wasi:cli/run@0.2.0"].into_iter()).unwrap_err();
         assert_eq!(
             none.to_string(),
-            "it is not a docker-credential-wasm plugin: it does not export docker-credential-wasm:plugin/helper@0.1.0 (its exports: wasi:cli/run@0.2.0)"
+            "it is not a docker-credential-wasm plugin: it does not export docker-credential-wasm:plugin/helper@0.1.1 (its exports: wasi:cli/run@0.2.0)"
         );
     }
 }

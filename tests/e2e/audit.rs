@@ -44,7 +44,7 @@ fn a_custom_config_shows_effective_grants_their_origin_and_refusals() {
 
     let static_plugin = plugin("static");
     assert_eq!(static_plugin["source"], "built-in static");
-    assert_eq!(static_plugin["world"], "0.1.0");
+    assert_eq!(static_plugin["world"], "0.1.1");
     assert_eq!(static_plugin["routes"], serde_json::json!(["127.0.0.1:5000"]));
     assert_eq!(
         static_plugin["env"],
@@ -63,7 +63,7 @@ fn a_custom_config_shows_effective_grants_their_origin_and_refusals() {
     assert_eq!(static_plugin["error"], serde_json::Value::Null);
     assert_eq!(static_plugin["sha256"].as_str().unwrap().len(), 64);
     let imports: Vec<&str> = static_plugin["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
-    assert!(imports.contains(&"docker-credential-wasm:plugin/settings@0.1.0"), "{imports:?}");
+    assert!(imports.contains(&"docker-credential-wasm:plugin/settings@0.1.1"), "{imports:?}");
     assert!(imports.iter().all(|i| !i.starts_with("wasi:sockets") && !i.starts_with("wasi:filesystem")), "{imports:?}");
 
     let hostile_plugin = plugin("hostile");

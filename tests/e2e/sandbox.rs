@@ -226,8 +226,21 @@ fn a_plugin_built_for_another_world_version_is_refused_by_name() {
     assert_eq!(
         (output.stdout.as_str(), output.code),
         (
-            "docker-credential-wasm: plugin \"future\" failed: cannot load it: it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.0; rebuild it with guest-sdk 0.1.0\n",
+            "docker-credential-wasm: plugin \"future\" failed: cannot load it: it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.1; rebuild it with guest-sdk 0.1.1\n",
             1
         )
+    );
+}
+
+#[test]
+fn a_plugin_built_for_the_first_world_version_still_runs() {
+    let (sandbox, config) =
+        plugin_config(Path::new(test_artifacts::PAST_WORLD), "past", "settings = { username = \"old-timer\" }\n");
+    let output = get(&sandbox, &config, "x.test", &[]);
+    assert_eq!(
+        (output.stdout.as_str(), output.code),
+        (credentials_json("x.test", "old-timer", "built-for-0.1.0:x.test").as_str(), 0),
+        "{}",
+        output.stderr
     );
 }

@@ -6,6 +6,7 @@ pub mod egress;
 pub mod env;
 pub mod files;
 pub mod log;
+pub mod request;
 pub mod settings;
 
 use crate::config::PluginConfig;
