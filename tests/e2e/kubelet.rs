@@ -98,6 +98,78 @@ fn responses_pass_the_kubelets_checks_and_cover_exactly_the_registry() {
 }
 
 #[test]
+fn golden_answers_for_each_cloud_host_form() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write(
+        "config.toml",
+        r#"
+[routes]
+"*.dkr.ecr.*.amazonaws.com" = "ecr"
+"*.azurecr.io" = "acr"
+"gcr.io" = "gcr"
+"*-docker.pkg.dev" = "gcr"
+"127.0.0.1:5000" = "static"
+"docker.io" = "hub"
+[plugins.ecr]
+builtin = "static"
+settings = { username = "AWS", secret = "ecr-password" }
+[plugins.acr]
+builtin = "static"
+settings = { username = "00000000-0000-0000-0000-000000000000", secret = "acr-refresh-token" }
+[plugins.gcr]
+builtin = "static"
+settings = { username = "oauth2accesstoken", secret = "ya29.token" }
+[plugins.static]
+settings = { username = "testuser", secret = "s" }
+cache-max-seconds = 600
+[plugins.hub]
+builtin = "static"
+settings = { username = "hubuser", secret = "dckr_pat" }
+"#,
+    );
+    for (image, answer) in [
+        (
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com/team/app",
+            r#""cacheKeyType":"Registry","auth":{"123456789012.dkr.ecr.us-west-2.amazonaws.com":{"username":"AWS","password":"ecr-password"}}"#,
+        ),
+        (
+            "myreg.azurecr.io/app@sha256:0123",
+            r#""cacheKeyType":"Registry","auth":{"myreg.azurecr.io":{"username":"00000000-0000-0000-0000-000000000000","password":"acr-refresh-token"}}"#,
+        ),
+        (
+            "gcr.io/project/app:v1",
+            r#""cacheKeyType":"Registry","auth":{"gcr.io":{"username":"oauth2accesstoken","password":"ya29.token"}}"#,
+        ),
+        (
+            "europe-west3-docker.pkg.dev/project/repo/app",
+            r#""cacheKeyType":"Registry","auth":{"europe-west3-docker.pkg.dev":{"username":"oauth2accesstoken","password":"ya29.token"}}"#,
+        ),
+        (
+            "127.0.0.1:5000/app",
+            r#""cacheKeyType":"Registry","cacheDuration":"10m0s","auth":{"127.0.0.1:5000":{"username":"testuser","password":"s"}}"#,
+        ),
+        (
+            "docker.io/library/nginx",
+            r#""cacheKeyType":"Registry","auth":{"index.docker.io":{"username":"hubuser","password":"dckr_pat"}}"#,
+        ),
+        (
+            "123456789012.dkr.ecr.us-west-2.amazonaws.com.cn/app",
+            r#""cacheKeyType":"Registry","cacheDuration":"0s","auth":{}"#,
+        ),
+    ] {
+        let output = provide(&sandbox, &config, &request(image), &[]);
+        let expected = format!(
+            r#"{{"kind":"CredentialProviderResponse","apiVersion":"credentialprovider.kubelet.k8s.io/v1",{answer}}}"#
+        ) + "\n";
+        assert_eq!((output.stdout.as_str(), output.code), (expected.as_str(), 0), "{image}: {}", output.stderr);
+        let response = decode_response(&output.stdout, GROUP_V1).unwrap();
+        if let Some(key) = response.auth.keys().next() {
+            assert_eq!(keyring_lookup(response.auth.keys(), image), [key.clone()], "{image}");
+        }
+    }
+}
+
+#[test]
 fn the_response_echoes_the_requests_api_version() {
     let sandbox = Sandbox::new();
     let config = context_plugin(&sandbox, "");
