@@ -164,7 +164,7 @@ settings = { username = "hubuser", secret = "dckr_pat" }
         assert_eq!((output.stdout.as_str(), output.code), (expected.as_str(), 0), "{image}: {}", output.stderr);
         let response = decode_response(&output.stdout, GROUP_V1).unwrap();
         if let Some(key) = response.auth.keys().next() {
-            assert_eq!(keyring_lookup(response.auth.keys(), image), [key.clone()], "{image}");
+            assert_eq!(keyring_lookup(response.auth.keys(), image), std::slice::from_ref(key), "{image}");
         }
     }
 }
