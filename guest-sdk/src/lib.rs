@@ -44,9 +44,17 @@
 // Lets the generated bindings name this crate as `guest_sdk`, the path plugins see.
 extern crate self as guest_sdk;
 
+pub mod crypto;
+pub mod encoding;
 mod error;
+pub mod http;
+pub mod jwt;
+pub mod time;
 
 pub use error::Error;
+/// `serde` and `serde_json`, for plugins that parse identity endpoints' JSON. Derive with
+/// `#[derive(guest_sdk::serde::Deserialize)]` and `#[serde(crate = "guest_sdk::serde")]`.
+pub use {serde, serde_json};
 
 /// The version of the `docker-credential-wasm:plugin` WIT world this SDK binds.
 pub const WIT_VERSION: &str = env!("CARGO_PKG_VERSION");

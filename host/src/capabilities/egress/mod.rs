@@ -48,6 +48,21 @@ impl Default for Bounds {
     }
 }
 
+impl Bounds {
+    /// These bounds, tightened by the plugin's own request options (a plugin probing an
+    /// endpoint that may not exist asks to give up early; it can never wait longer than the
+    /// host allows) and by what is left of its deadline.
+    pub fn narrowed(&self, options: Option<&RequestOptions>, remaining: Duration) -> Bounds {
+        let shorter = |bound: Duration, asked: Option<Duration>| asked.map_or(bound, |asked| bound.min(asked));
+        let asked_whole = options.and_then(|o| Some(o.connect_timeout? + o.first_byte_timeout?));
+        Bounds {
+            connect_timeout: shorter(self.connect_timeout, options.and_then(|o| o.connect_timeout)),
+            request_timeout: shorter(self.request_timeout.min(remaining), asked_whole),
+            ..self.clone()
+        }
+    }
+}
+
 /// The host's HTTP client settings, shared by every plugin call of the process: proxies
 /// read on the first request, TLS roots loaded on the first HTTPS request (loading the
 /// system's roots takes milliseconds that a plain-HTTP metadata call should not pay).
@@ -199,7 +214,7 @@ impl WasiHttpHooks for Egress {
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,
-        _options: Option<RequestOptions>,
+        options: Option<RequestOptions>,
         _fut: IoFuture,
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>> + Send> {
         let uri = request.uri().clone();
@@ -234,7 +249,7 @@ impl WasiHttpHooks for Egress {
         }
         let plugin = self.plugin.clone();
         let grants = self.grants.clone();
-        let bounds = Bounds { request_timeout: self.bounds.request_timeout.min(remaining), ..self.bounds.clone() };
+        let bounds = self.bounds.narrowed(options.as_ref(), remaining);
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
         Box::new(async move {
             let route = match route(&grants, bounds.connect_timeout, &network, &target).await {
@@ -279,5 +294,31 @@ impl Route {
             Route::Literal => String::new(),
             Route::Proxy(proxy) => format!(" (through proxy {proxy})"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plugin_may_shorten_but_never_lengthen_the_time_bounds() {
+        let host = Bounds::default();
+        let ask = |connect: u64, first_byte: u64| RequestOptions {
+            connect_timeout: Some(Duration::from_millis(connect)),
+            first_byte_timeout: Some(Duration::from_millis(first_byte)),
+            between_bytes_timeout: None,
+        };
+        let long = Duration::from_secs(60);
+        let fast = host.narrowed(Some(&ask(250, 500)), long);
+        assert_eq!(
+            (fast.connect_timeout, fast.request_timeout),
+            (Duration::from_millis(250), Duration::from_millis(750))
+        );
+        let greedy = host.narrowed(Some(&ask(60_000, 60_000)), long);
+        assert_eq!((greedy.connect_timeout, greedy.request_timeout), (host.connect_timeout, host.request_timeout));
+        let unasked = host.narrowed(None, Duration::from_secs(3));
+        assert_eq!((unasked.connect_timeout, unasked.request_timeout), (host.connect_timeout, Duration::from_secs(3)));
+        assert_eq!(fast.max_requests, host.max_requests);
     }
 }
