@@ -96,7 +96,7 @@ impl fmt::Display for Pattern {
 }
 
 /// `*` matches any run of characters (within one label, the caller splits on dots).
-fn glob(pattern: &str, text: &str) -> bool {
+pub(crate) fn glob(pattern: &str, text: &str) -> bool {
     let mut parts = pattern.split('*');
     let first = parts.next().unwrap_or_default();
     let Some(mut rest) = text.strip_prefix(first) else {

@@ -9,10 +9,30 @@ fn error(text: &str) -> String {
 }
 
 #[test]
-fn the_embedded_default_parses_and_routes_nothing() {
+fn the_embedded_default_routes_every_ecr_host_form_and_nothing_else() {
     let config = parse(EMBEDDED_DEFAULT, Origin::Embedded).unwrap();
-    assert!(config.router.routes().is_empty());
     assert_eq!(config.origin.to_string(), "<embedded default config>");
+    let routed = |registry: &str| {
+        let registry = crate::registry::Registry::parse(registry).unwrap();
+        config.router.route(&registry).map(|route| route.plugin.clone())
+    };
+    for ecr in [
+        "123456789012.dkr.ecr.us-east-1.amazonaws.com",
+        "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn",
+        "123456789012.dkr.ecr-fips.us-gov-west-1.amazonaws.com",
+        "123456789012.dkr.ecr.eusc-de-east-1.amazonaws.eu",
+        "123456789012.dkr-ecr.eu-west-1.on.aws",
+        "123456789012.dkr-ecr.cn-north-1.on.amazonwebservices.com.cn",
+        "123456789012.dkr.ecr.us-iso-east-1.c2s.ic.gov",
+        "public.ecr.aws",
+        "ecr-public.aws.com",
+    ] {
+        assert_eq!(routed(ecr).as_deref(), Some("ecr"), "{ecr}");
+    }
+    for other in ["docker.io", "gcr.io", "myreg.azurecr.io", "x.dkr.ecr.us-east-1.amazonaws.com.evil.io", "127.0.0.1:5000"] {
+        assert_eq!(routed(other), None, "{other}");
+    }
+    assert_eq!(config.plugins["ecr"].source, PluginSource::Builtin("ecr".into()));
 }
 
 #[test]
@@ -82,7 +102,7 @@ fn unknown_keys_name_file_line_and_key() {
 fn bad_values_name_the_value_and_the_fix() {
     assert_eq!(
         error("[routes]\n\"x.io\" = \"nope\"\n"),
-        "/etc/dcw.toml:2:10: route \"x.io\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (static)"
+        "/etc/dcw.toml:2:10: route \"x.io\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (ecr, static)"
     );
     assert!(
         error("[routes]\n\"https://x.io\" = \"static\"\n")
@@ -98,11 +118,11 @@ fn bad_values_name_the_value_and_the_fix() {
     );
     assert_eq!(
         error("[plugins.mine]\nsettings = {}\n"),
-        "/etc/dcw.toml:1:1: plugin \"mine\" needs exactly one source: `builtin = \"<name>\"` (static) or `path` with `sha256`"
+        "/etc/dcw.toml:1:1: plugin \"mine\" needs exactly one source: `builtin = \"<name>\"` (ecr, static) or `path` with `sha256`"
     );
     assert_eq!(
         error("[plugins.x]\nbuiltin = \"ecs\"\n"),
-        "/etc/dcw.toml:2:11: unknown built-in plugin \"ecs\"; built-ins are: static"
+        "/etc/dcw.toml:2:11: unknown built-in plugin \"ecs\"; built-ins are: ecr, static"
     );
     assert_eq!(
         error("[plugins.static]\nenv = [\"OK\", \"1BAD\"]\n"),

@@ -3,7 +3,9 @@
 //! `0x7f000001`, `2130706433`) as an address, IPv4-mapped IPv6 as IPv4. Pure.
 //!
 //! A grant is `scheme://host[:port][/path-prefix]`: scheme `http` or `https`; host a DNS
-//! name, `*.` + a name (one or more further labels, never the name itself), an IP address
+//! name, `*.` + a name (one or more further labels, never the name itself), a name with `*`
+//! inside labels (`api.ecr.*.amazonaws.com`: the same number of labels, `*` matching within
+//! one label; the last two labels literal), an IP address
 //! (`[...]` for IPv6) or a CIDR range (`10.0.0.0/8`, `[fd00::]/8`); a missing port is the
 //! scheme's default. Names never match IP targets and addresses never match names.
 
@@ -18,6 +20,9 @@ pub enum HostGrant {
     Name(String),
     /// Any name with one or more labels in front of this suffix.
     Subdomains(String),
+    /// Names with exactly these labels, where `*` in a label matches any run of characters
+    /// inside that one label (`api.ecr.*.amazonaws.com`).
+    Labels(Vec<String>),
     /// A range of addresses (a single address is a /32 or /128).
     Addresses(IpNet),
 }
@@ -119,7 +124,7 @@ impl NetworkGrant {
         if host_text.is_empty() {
             return Err(bad("the host is empty"));
         }
-        if let Some(suffix) = host_text.strip_prefix("*.") {
+        if let Some(suffix) = host_text.strip_prefix("*.").filter(|suffix| !suffix.contains('*')) {
             let suffix = normalise_name(suffix).ok_or_else(|| bad("the wildcard suffix is not a DNS name"))?;
             if !suffix.contains('.') {
                 return Err(bad("a wildcard needs a suffix of at least two labels"));
@@ -136,7 +141,20 @@ impl NetworkGrant {
             });
         }
         if host_text.contains('*') {
-            return Err(bad("`*` is only allowed as the whole first label (`*.example.com`)"));
+            let host = host_text.strip_suffix('.').unwrap_or(host_text).to_ascii_lowercase();
+            let labels: Vec<String> = host.split('.').map(str::to_string).collect();
+            let valid = labels.len() >= 3
+                && labels.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_*".contains(&b)))
+                && labels[labels.len() - 2..].iter().all(|l| !l.contains('*'));
+            if !valid {
+                return Err(bad(
+                    "`*` may stand for a whole first label (`*.example.com`) or for part of a label with the last two labels literal (`api.ecr.*.amazonaws.com`)",
+                ));
+            }
+            if path.is_some() {
+                return Err(bad("a wildcard grant cannot have a path"));
+            }
+            return Ok(NetworkGrant { text: text.into(), https, host: HostGrant::Labels(labels), port, path_prefix: None });
         }
         let address = parse_ip(host_text);
         let host = match (address, path) {
@@ -172,6 +190,10 @@ impl NetworkGrant {
                 host.len() > suffix.len() + 1
                     && host.ends_with(suffix.as_str())
                     && host[..host.len() - suffix.len()].ends_with('.')
+            }
+            (HostGrant::Labels(labels), TargetHost::Name(host)) => {
+                host.split('.').count() == labels.len()
+                    && host.split('.').zip(labels).all(|(label, pattern)| crate::router::glob(pattern, label))
             }
             (HostGrant::Addresses(net), TargetHost::Ip(ip)) => net.contains(ip),
             _ => false,

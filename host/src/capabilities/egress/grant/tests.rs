@@ -38,6 +38,16 @@ fn wildcards_match_one_or_more_labels_never_the_apex_or_siblings() {
     assert!(!allows("https://*.amazonaws.com", "https://evilamazonaws.com/"));
     assert!(!allows("https://*.amazonaws.com", "https://amazonaws.com.evil.net/"));
     assert!(!allows("https://*.amazonaws.com", "https://52.94.0.1/"));
+    // `*` inside labels: the same number of labels, each glob within its label.
+    assert!(allows("https://api.ecr.*.amazonaws.com", "https://api.ecr.us-west-2.amazonaws.com/"));
+    assert!(allows("https://API.ECR.*.amazonaws.com", "https://api.ecr.cn-north-1.amazonaws.com/"));
+    assert!(!allows("https://api.ecr.*.amazonaws.com", "https://api.ecr.a.b.amazonaws.com/"));
+    assert!(!allows("https://api.ecr.*.amazonaws.com", "https://bucket.s3.us-west-2.amazonaws.com/"));
+    assert!(!allows("https://api.ecr.*.amazonaws.com", "https://api.ecr.us-west-2.amazonaws.com.cn/"));
+    assert!(!allows("https://api.ecr.*.amazonaws.com", "http://api.ecr.us-west-2.amazonaws.com/"));
+    assert!(allows("https://*.dkr.ecr.*.amazonaws.com", "https://123.dkr.ecr.us-east-1.amazonaws.com/"));
+    assert!(!allows("https://*.dkr.ecr.*.amazonaws.com", "https://a.123.dkr.ecr.us-east-1.amazonaws.com/"));
+    assert!(allows("https://sts-*.*.amazonaws.com", "https://sts-fips.us-east-1.amazonaws.com/"));
 }
 
 #[test]
@@ -84,7 +94,9 @@ fn bad_grants_say_what_is_expected() {
         "https://x.example:0",
         "https://x.example:99999",
         "https://*.com",
-        "https://a*.example.com",
+        "https://a*.com",
+        "https://api.*.com",
+        "https://api.ecr.*.amazonaws.com/v2",
         "https://*.example.com/path",
         "https://10.0.0.1/8",
         "https://10.0.0.0/33",
