@@ -11,7 +11,11 @@ use std::path::Path;
 fn the_embedded_default_shows_the_ecr_plugin_and_exactly_its_manifest_grants() {
     let output = Sandbox::new().run(&["audit"], "", &[]);
     assert_eq!(output.code, 0, "{}", output.stderr);
-    assert!(output.stdout.starts_with("config: <embedded default config>\n\nplugin \"ecr\"  built-in ecr\n"), "{}", output.stdout);
+    assert!(
+        output.stdout.starts_with("config: <embedded default config>\n\nplugin \"ecr\"  built-in ecr\n"),
+        "{}",
+        output.stdout
+    );
     assert!(output.stdout.contains("  status    ok\n"), "{}", output.stdout);
     let json = Sandbox::new().run(&["audit", "--json"], "", &[]);
     let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
@@ -19,14 +23,18 @@ fn the_embedded_default_shows_the_ecr_plugin_and_exactly_its_manifest_grants() {
     assert_eq!(plugins.len(), 1);
     let ecr = &plugins[0];
     assert_eq!((ecr["id"].as_str(), ecr["world"].as_str()), (Some("ecr"), Some("0.1.1")));
-    let manifest: toml::Table =
-        toml::from_str(&std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/ecr/manifest.toml")).unwrap())
-            .unwrap();
+    let manifest: toml::Table = toml::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/ecr/manifest.toml")).unwrap(),
+    )
+    .unwrap();
     for list in ["network", "env", "files"] {
         let shown: Vec<&str> = ecr[list].as_array().unwrap().iter().map(|g| g["grant"].as_str().unwrap()).collect();
         let declared: Vec<&str> = manifest[list].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
         assert_eq!(shown, declared, "{list}");
-        assert!(ecr[list].as_array().unwrap().iter().all(|g| g["origin"] == "manifest" && g["widens"] == false), "{list}");
+        assert!(
+            ecr[list].as_array().unwrap().iter().all(|g| g["origin"] == "manifest" && g["widens"] == false),
+            "{list}"
+        );
     }
     let imports: Vec<&str> = ecr["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
     assert!(imports.iter().all(|i| !i.starts_with("wasi:sockets") && !i.starts_with("wasi:filesystem")), "{imports:?}");

@@ -187,7 +187,7 @@ fn a_slow_response_is_cut_off_when_the_plugin_deadline_is_spent() {
     let request = vec![format!("GET http://127.0.0.1:{}/slow", mock.port)];
     let (outcomes, output) = attack(&[&grant], &request, "", &[]);
     // The mock never answers; the request is given only what is left of the 5 s deadline.
-    assert_eq!(outcome_of(&outcomes, &request[0]), "Err(\"ErrorCode::ConnectionTimeout\")", "{output:?}");
+    assert_eq!(outcome_of(&outcomes, &request[0]), "Err(\"ErrorCode::HttpResponseTimeout\")", "{output:?}");
     assert_eq!(mock.hits(), 1);
     assert!(
         output.stderr.contains(&format!("WARN: plugin hostile: GET {grant}/slow failed after ")),

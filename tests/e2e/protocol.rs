@@ -71,10 +71,16 @@ fn get_errors_are_exact() {
 }
 
 #[test]
-fn the_embedded_default_answers_not_found_and_lists_nothing() {
+fn the_embedded_default_serves_only_ecr_and_lists_without_network() {
     let sandbox = Sandbox::new();
     assert_eq!(answer(sandbox.run(&["get"], "127.0.0.1:5000", &[])), out(NOT_FOUND, 1));
-    assert_eq!(answer(sandbox.run(&["list"], "unused", &[])), out("{}\n", 0));
+    assert_eq!(answer(sandbox.run(&["get"], "docker.io", &[])), out(NOT_FOUND, 1));
+    // The exact ECR Public routes, with ECR's user name; wildcard routes list nothing. No
+    // request is made (there is no proxy or network for one here).
+    assert_eq!(
+        answer(sandbox.run(&["list"], "unused", &[])),
+        out("{\"ecr-public.aws.com\":\"AWS\",\"public.ecr.aws\":\"AWS\"}\n", 0)
+    );
 }
 
 #[test]

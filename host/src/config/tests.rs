@@ -29,7 +29,9 @@ fn the_embedded_default_routes_every_ecr_host_form_and_nothing_else() {
     ] {
         assert_eq!(routed(ecr).as_deref(), Some("ecr"), "{ecr}");
     }
-    for other in ["docker.io", "gcr.io", "myreg.azurecr.io", "x.dkr.ecr.us-east-1.amazonaws.com.evil.io", "127.0.0.1:5000"] {
+    for other in
+        ["docker.io", "gcr.io", "myreg.azurecr.io", "x.dkr.ecr.us-east-1.amazonaws.com.evil.io", "127.0.0.1:5000"]
+    {
         assert_eq!(routed(other), None, "{other}");
     }
     assert_eq!(config.plugins["ecr"].source, PluginSource::Builtin("ecr".into()));

@@ -8,6 +8,7 @@
 use crate::context::{Context, Level};
 use crate::endpoints::{self, Endpoint};
 use crate::profile::{Profile, Profiles};
+use crate::registry::partition_suffix;
 use crate::sigv4::AwsCredentials;
 use crate::sts::{self, Role};
 use guest_sdk::Error;
@@ -40,10 +41,24 @@ pub struct Choices {
 }
 
 /// Finds credentials for calls in `region`.
+///
+/// STS is called in the configured region (`AWS_REGION`, `AWS_DEFAULT_REGION`, the
+/// profile's `region`), as the SDKs do, unless that is in another partition than `region`
+/// (credentials from one partition do not work in another); then, and when none is
+/// configured, in `region` itself.
 pub fn resolve(context: &dyn Context, choices: &Choices, region: &str) -> Result<AwsCredentials, Error> {
-    let sts = endpoints::sts(region, choices.fips, &|name| context.env(name));
+    let profiles = read_profiles(context)?;
+    let profile_name =
+        choices.profile.clone().or_else(|| profile_from_env(context)).unwrap_or_else(|| "default".into());
+    let configured = context
+        .env("AWS_REGION")
+        .or_else(|| context.env("AWS_DEFAULT_REGION"))
+        .or_else(|| profiles.get(&profile_name).and_then(|p| p.get("region").cloned()).filter(|r| !r.is_empty()));
+    let sts_region =
+        configured.filter(|c| partition_suffix(c) == partition_suffix(region)).unwrap_or_else(|| region.to_string());
+    let sts = endpoints::sts(&sts_region, choices.fips, &|name| context.env(name));
     let chain = Chain { context, sts, session: format!("docker-credential-wasm-{}", context.now()) };
-    let credentials = chain.find(choices)?;
+    let credentials = chain.find(choices, profiles)?;
     match &choices.role {
         Some(role) => {
             context.log(Level::Info, &format!("assuming {} (the plugin's role-arn setting)", role.arn));
@@ -52,6 +67,9 @@ pub fn resolve(context: &dyn Context, choices: &Choices, region: &str) -> Result
         None => Ok(credentials),
     }
 }
+
+/// One source of the chain: its name for messages, and how to ask it.
+type Source<'a> = Box<dyn Fn() -> Result<Found, Error> + 'a>;
 
 /// What one source found.
 enum Found {
@@ -67,13 +85,12 @@ struct Chain<'a> {
 }
 
 impl Chain<'_> {
-    fn find(&self, choices: &Choices) -> Result<AwsCredentials, Error> {
-        let profiles = self.profiles()?;
-        let sources: Vec<(String, Box<dyn Fn() -> Result<Found, Error> + '_>)> = match &choices.profile {
+    fn find(&self, choices: &Choices, profiles: Profiles) -> Result<AwsCredentials, Error> {
+        let sources: Vec<(String, Source<'_>)> = match &choices.profile {
             // An explicit profile is the only source, as with the SDKs' explicit profile.
             Some(name) => vec![(format!("profile {name}"), Box::new(|| self.profile(&profiles, name, true, 0)))],
             None => {
-                let env_profile = self.context.env("AWS_PROFILE").or_else(|| self.context.env("AWS_DEFAULT_PROFILE"));
+                let env_profile = profile_from_env(self.context);
                 let profile_name = env_profile.clone().unwrap_or_else(|| "default".into());
                 vec![
                     ("environment".into(), Box::new(|| self.environment())),
@@ -108,19 +125,6 @@ impl Chain<'_> {
             }
         }
         Err(Error::NotFound(format!("no AWS credentials found; tried {}", tried.join("; "))))
-    }
-
-    fn profiles(&self) -> Result<Profiles, Error> {
-        let read = |variable: &str, default: &str| -> Result<Option<String>, Error> {
-            match self.context.env(variable) {
-                Some(path) => self.context.file(&path).map_err(|e| e.context(format!("{variable}={path}"))),
-                // The default files are optional, also when the operator removed their grant.
-                None => Ok(self.context.file(default).unwrap_or(None)),
-            }
-        };
-        let config = read("AWS_CONFIG_FILE", CONFIG_FILE)?;
-        let credentials = read("AWS_SHARED_CREDENTIALS_FILE", CREDENTIALS_FILE)?;
-        Ok(Profiles::parse(config.as_deref(), credentials.as_deref()))
     }
 
     fn environment(&self) -> Result<Found, Error> {
@@ -313,8 +317,7 @@ impl Chain<'_> {
             Ok(response) if response.is_success() => Some(response.text()),
             // IMDSv1 only (the SDKs fall back unless told not to).
             Ok(response)
-                if matches!(response.status, 403 | 404 | 405)
-                    && !self.context.env_flag("AWS_EC2_METADATA_V1_DISABLED") =>
+                if (403..=405).contains(&response.status) && !self.context.env_flag("AWS_EC2_METADATA_V1_DISABLED") =>
             {
                 None
             }
@@ -368,6 +371,25 @@ fn host_of(authority: &str) -> &str {
         Some(rest) => rest.find(']').map_or(authority, |end| &authority[..end + 2]),
         None => authority.split(':').next().unwrap_or(authority),
     }
+}
+
+/// `AWS_PROFILE`, else `AWS_DEFAULT_PROFILE`.
+fn profile_from_env(context: &dyn Context) -> Option<String> {
+    context.env("AWS_PROFILE").or_else(|| context.env("AWS_DEFAULT_PROFILE"))
+}
+
+/// The shared config and credentials files (each where its variable says, else the default).
+fn read_profiles(context: &dyn Context) -> Result<Profiles, Error> {
+    let read = |variable: &str, default: &str| -> Result<Option<String>, Error> {
+        match context.env(variable) {
+            Some(path) => context.file(&path).map_err(|e| e.context(format!("{variable}={path}"))),
+            // The default files are optional, also when the operator removed their grant.
+            None => Ok(context.file(default).unwrap_or(None)),
+        }
+    };
+    let config = read("AWS_CONFIG_FILE", CONFIG_FILE)?;
+    let credentials = read("AWS_SHARED_CREDENTIALS_FILE", CREDENTIALS_FILE)?;
+    Ok(Profiles::parse(config.as_deref(), credentials.as_deref()))
 }
 
 /// Static keys of a profile, if it has them.

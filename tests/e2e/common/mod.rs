@@ -108,6 +108,7 @@ pub fn credentials_json(server_url: &str, username: &str, secret: &str) -> Strin
     )
 }
 
+pub mod aws;
 pub mod kubelet;
 pub mod mock;
 pub mod tls;

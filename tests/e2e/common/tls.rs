@@ -18,12 +18,18 @@ pub struct TestPki {
 
 impl TestPki {
     pub fn new(name: &str) -> TestPki {
+        TestPki::for_names(&[name])
+    }
+
+    /// A CA and a server certificate it signed for every name in `names`.
+    pub fn for_names(names: &[&str]) -> TestPki {
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         ca_params.distinguished_name.push(DnType::CommonName, "docker-credential-wasm test CA");
         let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
         let server_key = KeyPair::generate().unwrap();
-        let server = CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&server_key, &ca).unwrap();
+        let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
+        let server = CertificateParams::new(names).unwrap().signed_by(&server_key, &ca).unwrap();
         TestPki { ca_pem: ca.pem(), server_chain: vec![server.der().clone()], server_key: server_key.serialize_der() }
     }
 }
@@ -34,17 +40,22 @@ pub struct HttpsMock {
     pub connections: Arc<AtomicUsize>,
 }
 
+/// The TLS configuration of a server with `pki`'s certificate.
+pub fn server_config(pki: &TestPki) -> Arc<rustls::ServerConfig> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone()));
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(pki.server_chain.clone(), key)
+        .unwrap();
+    Arc::new(config)
+}
+
 impl HttpsMock {
     pub fn start(pki: &TestPki) -> HttpsMock {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(pki.server_key.clone()));
-        let config = rustls::ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(pki.server_chain.clone(), key)
-            .unwrap();
-        let config = Arc::new(config);
+        let config = server_config(pki);
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let connections = Arc::new(AtomicUsize::new(0));

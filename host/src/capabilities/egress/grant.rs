@@ -144,7 +144,9 @@ impl NetworkGrant {
             let host = host_text.strip_suffix('.').unwrap_or(host_text).to_ascii_lowercase();
             let labels: Vec<String> = host.split('.').map(str::to_string).collect();
             let valid = labels.len() >= 3
-                && labels.iter().all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_*".contains(&b)))
+                && labels
+                    .iter()
+                    .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_*".contains(&b)))
                 && labels[labels.len() - 2..].iter().all(|l| !l.contains('*'));
             if !valid {
                 return Err(bad(
@@ -154,7 +156,13 @@ impl NetworkGrant {
             if path.is_some() {
                 return Err(bad("a wildcard grant cannot have a path"));
             }
-            return Ok(NetworkGrant { text: text.into(), https, host: HostGrant::Labels(labels), port, path_prefix: None });
+            return Ok(NetworkGrant {
+                text: text.into(),
+                https,
+                host: HostGrant::Labels(labels),
+                port,
+                path_prefix: None,
+            });
         }
         let address = parse_ip(host_text);
         let host = match (address, path) {

@@ -102,8 +102,10 @@ fn classify(error: reqwest::Error) -> ErrorCode {
         }
         text
     };
-    if error.is_timeout() {
+    if error.is_timeout() && error.is_connect() {
         ErrorCode::ConnectionTimeout
+    } else if error.is_timeout() {
+        ErrorCode::HttpResponseTimeout
     } else if chain.contains("certificate") || chain.contains("InvalidCertificate") {
         ErrorCode::TlsCertificateError
     } else if error.is_connect() {

@@ -380,3 +380,33 @@ fn settings_are_checked() {
             .unwrap();
     assert_eq!((settings.profile.as_deref(), settings.fips), (Some("prod"), true));
 }
+
+#[test]
+fn sts_is_called_in_the_configured_region_unless_it_is_another_partition() {
+    let web = |fake: Fake| {
+        fake.env("AWS_WEB_IDENTITY_TOKEN_FILE", "/t")
+            .env("AWS_ROLE_ARN", "arn:aws:iam::1:role/r")
+            .file("/t", "jwt")
+            .answer(
+                "POST https://sts.eu-central-1.amazonaws.com/",
+                200,
+                &sts_answer("AssumeRoleWithWebIdentity", "ASIA1"),
+            )
+            .answer(
+                "POST https://sts.cn-north-1.amazonaws.com.cn/",
+                200,
+                &sts_answer("AssumeRoleWithWebIdentity", "ASIA2"),
+            )
+            .ecr("us-west-2")
+            .answer("POST https://api.ecr.cn-north-1.amazonaws.com.cn/", 200, ECR_OK)
+    };
+    let fake = web(Fake::default().env("AWS_REGION", "eu-central-1"));
+    get(&fake, REGISTRY).unwrap();
+    assert_eq!(fake.sent()[0], "POST https://sts.eu-central-1.amazonaws.com/");
+    let fake = web(Fake::default().file("~/.aws/config", "[default]\nregion = eu-central-1\n"));
+    get(&fake, REGISTRY).unwrap();
+    assert_eq!(fake.sent()[0], "POST https://sts.eu-central-1.amazonaws.com/");
+    let fake = web(Fake::default().env("AWS_REGION", "eu-central-1"));
+    get(&fake, "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn").unwrap();
+    assert_eq!(fake.sent()[0], "POST https://sts.cn-north-1.amazonaws.com.cn/");
+}
