@@ -410,3 +410,55 @@ fn sts_is_called_in_the_configured_region_unless_it_is_another_partition() {
     get(&fake, "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn").unwrap();
     assert_eq!(fake.sent()[0], "POST https://sts.cn-north-1.amazonaws.com.cn/");
 }
+
+#[test]
+fn a_profile_role_can_take_its_source_credentials_from_the_environment_or_instance() {
+    let fake = Fake::default()
+        .env("AWS_PROFILE", "ops")
+        .env("AWS_ACCESS_KEY_ID", "AKIDENV")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .file("~/.aws/config", "[profile ops]\nrole_arn = arn:aws:iam::1:role/ops\ncredential_source = Environment\n")
+        .answer("POST https://sts.us-west-2.amazonaws.com/", 200, &sts_answer("AssumeRole", "ASIAOPS"))
+        .ecr("us-west-2");
+    // Environment keys come first in the chain, so name the profile explicitly.
+    let settings = Settings { profile: Some("ops".into()), ..Settings::default() };
+    answer(&fake, &settings, REGISTRY).unwrap();
+    assert!(fake.header(0, "authorization").unwrap().contains("Credential=AKIDENV/"));
+    assert!(fake.header(1, "authorization").unwrap().contains("Credential=ASIAOPS/"));
+    let unknown = Fake::default()
+        .file("~/.aws/config", "[profile ops]\nrole_arn = arn:aws:iam::1:role/ops\ncredential_source = Ec2Metadata\n");
+    assert_eq!(
+        answer(&unknown, &settings, REGISTRY).unwrap_err(),
+        Error::InvalidInput("AWS credentials from profile ops: credential_source \"Ec2Metadata\" is not one of Environment, Ec2InstanceMetadata, EcsContainer".into())
+    );
+}
+
+#[test]
+fn instance_metadata_falls_back_to_v1_when_tokens_are_not_offered() {
+    let fake = Fake::default()
+        .answer("PUT http://169.254.169.254/latest/api/token", 403, "")
+        .answer("GET http://169.254.169.254/latest/meta-data/iam/security-credentials/", 200, "r\n")
+        .answer("GET http://169.254.169.254/latest/meta-data/iam/security-credentials/r", 200, r#"{"Code":"Success","AccessKeyId":"ASIAV1","SecretAccessKey":"s","Token":"t","Expiration":"2026-11-30T12:00:00Z"}"#)
+        .ecr("us-west-2");
+    get(&fake, REGISTRY).unwrap();
+    assert_eq!(fake.header(1, "x-aws-ec2-metadata-token"), None);
+    let v2_only = Fake::default().env("AWS_EC2_METADATA_V1_DISABLED", "true").answer(
+        "PUT http://169.254.169.254/latest/api/token",
+        403,
+        "",
+    );
+    assert_eq!(
+        get(&v2_only, REGISTRY).unwrap_err(),
+        Error::Upstream(
+            "AWS credentials from instance metadata: http://169.254.169.254/latest/api/token: HTTP 403".into()
+        )
+    );
+    let no_role = Fake::default().answer("PUT http://169.254.169.254/latest/api/token", 200, "t").answer(
+        "GET http://169.254.169.254/latest/meta-data/iam/security-credentials/",
+        404,
+        "",
+    );
+    assert!(
+        get(&no_role, REGISTRY).unwrap_err().message().ends_with("instance metadata: the instance has no IAM role")
+    );
+}
