@@ -45,6 +45,7 @@
 extern crate self as guest_sdk;
 
 pub mod crypto;
+pub mod effects;
 pub mod encoding;
 mod error;
 pub mod http;

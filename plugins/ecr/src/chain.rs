@@ -5,13 +5,13 @@
 //! skipped and noted; a source that is configured but fails ends the search with its error.
 //! The first source found answers; an operator's `role-arn` then wraps it in AssumeRole.
 
-use crate::context::{Context, Level};
 use crate::endpoints::{self, Endpoint};
 use crate::profile::{Profile, Profiles};
 use crate::registry::partition_suffix;
 use crate::sigv4::AwsCredentials;
 use crate::sts::{self, Role};
 use guest_sdk::Error;
+use guest_sdk::effects::{Effects, Level};
 use guest_sdk::http::{Request, Url};
 use guest_sdk::serde::Deserialize;
 use std::time::Duration;
@@ -46,7 +46,7 @@ pub struct Choices {
 /// profile's `region`), as the SDKs do, unless that is in another partition than `region`
 /// (credentials from one partition do not work in another); then, and when none is
 /// configured, in `region` itself.
-pub fn resolve(context: &dyn Context, choices: &Choices, region: &str) -> Result<AwsCredentials, Error> {
+pub fn resolve(context: &dyn Effects, choices: &Choices, region: &str) -> Result<AwsCredentials, Error> {
     let profiles = read_profiles(context)?;
     let profile_name =
         choices.profile.clone().or_else(|| profile_from_env(context)).unwrap_or_else(|| "default".into());
@@ -79,7 +79,7 @@ enum Found {
 }
 
 struct Chain<'a> {
-    context: &'a dyn Context,
+    context: &'a dyn Effects,
     sts: Endpoint,
     session: String,
 }
@@ -374,12 +374,12 @@ fn host_of(authority: &str) -> &str {
 }
 
 /// `AWS_PROFILE`, else `AWS_DEFAULT_PROFILE`.
-fn profile_from_env(context: &dyn Context) -> Option<String> {
+fn profile_from_env(context: &dyn Effects) -> Option<String> {
     context.env("AWS_PROFILE").or_else(|| context.env("AWS_DEFAULT_PROFILE"))
 }
 
 /// The shared config and credentials files (each where its variable says, else the default).
-fn read_profiles(context: &dyn Context) -> Result<Profiles, Error> {
+fn read_profiles(context: &dyn Effects) -> Result<Profiles, Error> {
     let read = |variable: &str, default: &str| -> Result<Option<String>, Error> {
         match context.env(variable) {
             Some(path) => context.file(&path).map_err(|e| e.context(format!("{variable}={path}"))),
@@ -440,7 +440,7 @@ fn parse_credentials(json: &CredentialsJson) -> Result<AwsCredentials, Error> {
 /// Exchanges a kubelet service-account token for credentials of `role_arn` (the kubelet's
 /// ECR provider does the same with `eks.amazonaws.com/ecr-role-arn`).
 pub fn from_service_account(
-    context: &dyn Context,
+    context: &dyn Effects,
     token: &str,
     role_arn: &str,
     region: &str,

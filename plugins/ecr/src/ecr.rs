@@ -1,11 +1,11 @@
 //! ECR's `GetAuthorizationToken` (private ECR and ECR Public) over the AWS JSON 1.1
 //! protocol, SigV4-signed: the token decodes to `AWS:<password>`, valid 12 hours.
 
-use crate::context::Context;
 use crate::endpoints::Endpoint;
 use crate::sigv4::AwsCredentials;
 use crate::sts::signed;
 use guest_sdk::Error;
+use guest_sdk::effects::Effects;
 use guest_sdk::http::{Request, Response};
 use guest_sdk::serde::Deserialize;
 use guest_sdk::serde_json::Value;
@@ -59,7 +59,7 @@ impl Api {
 
 /// Calls `GetAuthorizationToken` at `endpoint` with `credentials`.
 pub fn authorization_token(
-    context: &dyn Context,
+    context: &dyn Effects,
     api: Api,
     endpoint: &Endpoint,
     credentials: &AwsCredentials,

@@ -10,7 +10,6 @@
 //! and ECR endpoints).
 
 mod chain;
-mod context;
 mod ecr;
 mod endpoints;
 mod profile;
@@ -18,7 +17,7 @@ mod registry;
 mod sigv4;
 mod sts;
 
-use context::{Context, Level, Wasi};
+use guest_sdk::effects::{Effects, Level, Wasi};
 use guest_sdk::{Credentials, Error, Plugin, RegistryEntry, export_plugin};
 use registry::EcrRegistry;
 
@@ -71,7 +70,7 @@ impl Settings {
 
 /// Credentials for `registry`: which API and region its name implies, credentials from
 /// the chain (or the pod's token), then `GetAuthorizationToken`.
-pub fn answer(context: &dyn Context, settings: &Settings, registry: &str) -> Result<ecr::Token, Error> {
+pub fn answer(context: &dyn Effects, settings: &Settings, registry: &str) -> Result<ecr::Token, Error> {
     let env = |name: &str| context.env(name);
     let fips_env = context.env_flag("AWS_USE_FIPS_ENDPOINT") || settings.fips;
     let (api, endpoint, fips) = match EcrRegistry::parse(registry) {

@@ -1,10 +1,10 @@
 //! AWS STS over its query protocol: `AssumeRoleWithWebIdentity` (unsigned; the token is
 //! the proof) and `AssumeRole` (SigV4-signed with the source credentials).
 
-use crate::context::Context;
 use crate::endpoints::Endpoint;
 use crate::sigv4::{self, AwsCredentials};
 use guest_sdk::Error;
+use guest_sdk::effects::Effects;
 use guest_sdk::http::{Request, Response, Url};
 use guest_sdk::time::parse_rfc3339;
 
@@ -19,7 +19,7 @@ pub struct Role {
 
 /// Exchanges a web identity token (IRSA, a kubelet service-account token) for credentials.
 pub fn assume_role_with_web_identity(
-    context: &dyn Context,
+    context: &dyn Effects,
     sts: &Endpoint,
     role: &Role,
     token: &str,
@@ -42,7 +42,7 @@ pub fn assume_role_with_web_identity(
 
 /// Assumes `role` with `source` credentials.
 pub fn assume_role(
-    context: &dyn Context,
+    context: &dyn Effects,
     sts: &Endpoint,
     role: &Role,
     source: &AwsCredentials,

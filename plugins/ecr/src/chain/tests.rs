@@ -3,76 +3,25 @@
 
 use super::*;
 use crate::{Settings, answer};
-use guest_sdk::http::Response;
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 
 const NOW: u64 = 1_764_500_000;
 const ECR_OK: &str =
     r#"{"authorizationData":[{"authorizationToken":"QVdTOmVjci1wYXNzd29yZA==","expiresAt":1764543200}]}"#;
 
-#[derive(Default)]
-struct Fake {
-    env: BTreeMap<String, String>,
-    files: BTreeMap<String, String>,
-    /// `METHOD url` → answer; anything else is "connection refused".
-    answers: BTreeMap<String, Result<Response, Error>>,
-    sent: RefCell<Vec<Request>>,
-    logs: RefCell<Vec<String>>,
-    token: Option<String>,
-    annotations: BTreeMap<String, String>,
+type Fake = guest_sdk::effects::Scripted;
+
+fn scripted() -> Fake {
+    Fake::at(NOW)
 }
 
-impl Fake {
-    fn env(mut self, name: &str, value: &str) -> Self {
-        self.env.insert(name.into(), value.into());
-        self
-    }
-    fn file(mut self, path: &str, text: &str) -> Self {
-        self.files.insert(path.into(), text.into());
-        self
-    }
-    fn answer(mut self, method_url: &str, status: u16, body: &str) -> Self {
-        self.answers.insert(method_url.into(), Ok(Response { status, headers: vec![], body: body.into() }));
-        self
-    }
+/// ECR's answer in `region`.
+trait EcrAnswer {
+    fn ecr(self, region: &str) -> Self;
+}
+
+impl EcrAnswer for Fake {
     fn ecr(self, region: &str) -> Self {
         self.answer(&format!("POST https://api.ecr.{region}.amazonaws.com/"), 200, ECR_OK)
-    }
-    fn sent(&self) -> Vec<String> {
-        self.sent.borrow().iter().map(|r| format!("{} {}", r.method, r.url)).collect()
-    }
-    fn header(&self, index: usize, name: &str) -> Option<String> {
-        self.sent.borrow()[index].headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
-    }
-    fn body(&self, index: usize) -> String {
-        String::from_utf8(self.sent.borrow()[index].body.clone()).unwrap()
-    }
-}
-
-impl Context for Fake {
-    fn env(&self, name: &str) -> Option<String> {
-        self.env.get(name).cloned()
-    }
-    fn file(&self, path: &str) -> Result<Option<String>, Error> {
-        Ok(self.files.get(path).cloned())
-    }
-    fn send(&self, request: &Request) -> Result<Response, Error> {
-        self.sent.borrow_mut().push(request.clone());
-        let key = format!("{} {}", request.method, request.url);
-        self.answers.get(&key).cloned().unwrap_or_else(|| Err(Error::Upstream(format!("{key}: connection refused"))))
-    }
-    fn now(&self) -> u64 {
-        NOW
-    }
-    fn log(&self, _: Level, message: &str) {
-        self.logs.borrow_mut().push(message.to_string());
-    }
-    fn service_account_token(&self) -> Option<String> {
-        self.token.clone()
-    }
-    fn service_account_annotation(&self, key: &str) -> Option<String> {
-        self.annotations.get(key).cloned()
     }
 }
 
@@ -90,7 +39,7 @@ fn sts_answer(action: &str, key: &str) -> String {
 
 #[test]
 fn environment_keys_sign_the_ecr_call() {
-    let fake = Fake::default().env("AWS_ACCESS_KEY_ID", "AKIDENV").env("AWS_SECRET_ACCESS_KEY", "s").ecr("us-west-2");
+    let fake = scripted().env("AWS_ACCESS_KEY_ID", "AKIDENV").env("AWS_SECRET_ACCESS_KEY", "s").ecr("us-west-2");
     let token = get(&fake, REGISTRY).unwrap();
     assert_eq!(
         (token.username.as_str(), token.password.as_str(), token.expires_at),
@@ -109,7 +58,7 @@ fn environment_keys_sign_the_ecr_call() {
 
 #[test]
 fn half_a_key_pair_is_an_error_naming_the_missing_variable() {
-    let fake = Fake::default().env("AWS_ACCESS_KEY_ID", "AKID");
+    let fake = scripted().env("AWS_ACCESS_KEY_ID", "AKID");
     assert_eq!(
         get(&fake, REGISTRY).unwrap_err(),
         Error::InvalidInput(
@@ -120,7 +69,7 @@ fn half_a_key_pair_is_an_error_naming_the_missing_variable() {
 
 #[test]
 fn web_identity_exchanges_the_token_file_at_sts_in_the_registrys_region() {
-    let fake = Fake::default()
+    let fake = scripted()
         .env("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/secrets/eks.amazonaws.com/serviceaccount/token")
         .env("AWS_ROLE_ARN", "arn:aws:iam::123456789012:role/irsa")
         .file("/var/run/secrets/eks.amazonaws.com/serviceaccount/token", "eyJ.irsa.jwt\n")
@@ -144,7 +93,7 @@ fn web_identity_exchanges_the_token_file_at_sts_in_the_registrys_region() {
 
 #[test]
 fn a_profile_role_is_assumed_with_its_source_profiles_keys() {
-    let fake = Fake::default()
+    let fake = scripted()
         .env("AWS_PROFILE", "prod")
         .file("~/.aws/config", "[profile prod]\nrole_arn = arn:aws:iam::123456789012:role/puller\nsource_profile = base\nexternal_id = ext-1\n")
         .file("~/.aws/credentials", "[base]\naws_access_key_id = AKIDBASE\naws_secret_access_key = s\n")
@@ -165,7 +114,7 @@ fn a_profile_role_is_assumed_with_its_source_profiles_keys() {
 
 #[test]
 fn the_operators_profile_setting_is_the_only_source() {
-    let fake = Fake::default()
+    let fake = scripted()
         .env("AWS_ACCESS_KEY_ID", "AKIDENV")
         .env("AWS_SECRET_ACCESS_KEY", "s")
         .file("~/.aws/credentials", "[team-b]\naws_access_key_id = AKIDTEAMB\naws_secret_access_key = s\n")
@@ -182,7 +131,7 @@ fn the_operators_profile_setting_is_the_only_source() {
 
 #[test]
 fn the_operators_role_wraps_what_the_chain_found() {
-    let fake = Fake::default()
+    let fake = scripted()
         .env("AWS_ACCESS_KEY_ID", "AKIDENV")
         .env("AWS_SECRET_ACCESS_KEY", "s")
         .answer("POST https://sts.us-west-2.amazonaws.com/", 200, &sts_answer("AssumeRole", "ASIAOPS"))
@@ -199,7 +148,7 @@ fn the_operators_role_wraps_what_the_chain_found() {
 
 #[test]
 fn container_credentials_send_the_authorization_token_file() {
-    let fake = Fake::default()
+    let fake = scripted()
         .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://169.254.170.23/v1/credentials")
         .env("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "/var/run/secrets/pods.eks.amazonaws.com/serviceaccount/eks-pod-identity-token")
         .env("AWS_CONTAINER_AUTHORIZATION_TOKEN", "ignored-when-the-file-is-set")
@@ -209,7 +158,7 @@ fn container_credentials_send_the_authorization_token_file() {
     get(&fake, REGISTRY).unwrap();
     assert_eq!(fake.header(0, "authorization").as_deref(), Some("pod-identity"));
     assert!(fake.header(1, "authorization").unwrap().contains("Credential=ASIAPOD/"));
-    let ecs = Fake::default()
+    let ecs = scripted()
         .env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/abc")
         .answer(
             "GET http://169.254.170.2/v2/credentials/abc",
@@ -219,7 +168,7 @@ fn container_credentials_send_the_authorization_token_file() {
         .ecr("us-west-2");
     get(&ecs, REGISTRY).unwrap();
     assert_eq!(ecs.sent()[0], "GET http://169.254.170.2/v2/credentials/abc");
-    let elsewhere = Fake::default().env("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://evil.example/creds");
+    let elsewhere = scripted().env("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://evil.example/creds");
     assert_eq!(
         get(&elsewhere, REGISTRY).unwrap_err(),
         Error::InvalidInput("AWS credentials from container: AWS_CONTAINER_CREDENTIALS_FULL_URI http://evil.example/creds is plain http to a host that is neither loopback nor an ECS/EKS credential endpoint".into())
@@ -228,7 +177,7 @@ fn container_credentials_send_the_authorization_token_file() {
 
 #[test]
 fn instance_metadata_uses_a_session_token() {
-    let fake = Fake::default()
+    let fake = scripted()
         .answer("PUT http://169.254.169.254/latest/api/token", 200, "imds-session")
         .answer("GET http://169.254.169.254/latest/meta-data/iam/security-credentials/", 200, "node-role\n")
         .answer("GET http://169.254.169.254/latest/meta-data/iam/security-credentials/node-role", 200, r#"{"Code":"Success","Type":"AWS-HMAC","AccessKeyId":"ASIANODE","SecretAccessKey":"s","Token":"t","Expiration":"2026-11-30T12:00:00Z"}"#)
@@ -242,12 +191,12 @@ fn instance_metadata_uses_a_session_token() {
 
 #[test]
 fn no_credentials_anywhere_is_not_found_listing_every_source() {
-    let fake = Fake::default();
+    let fake = scripted();
     assert_eq!(
         get(&fake, REGISTRY).unwrap_err(),
         Error::NotFound("no AWS credentials found; tried environment: AWS_ACCESS_KEY_ID is not set; web identity: AWS_WEB_IDENTITY_TOKEN_FILE is not set; profile default: no profile default in ~/.aws/config or ~/.aws/credentials; container: AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI are not set; instance metadata: no instance metadata service (PUT http://169.254.169.254/latest/api/token: connection refused)".into())
     );
-    let disabled = Fake::default().env("AWS_EC2_METADATA_DISABLED", "true");
+    let disabled = scripted().env("AWS_EC2_METADATA_DISABLED", "true");
     assert!(
         get(&disabled, REGISTRY)
             .unwrap_err()
@@ -259,7 +208,7 @@ fn no_credentials_anywhere_is_not_found_listing_every_source() {
 
 #[test]
 fn expired_credentials_are_refused_before_any_ecr_call() {
-    let fake = Fake::default().env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/creds").answer(
+    let fake = scripted().env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/creds").answer(
         "GET http://169.254.170.2/creds",
         200,
         r#"{"AccessKeyId":"ASIAOLD","SecretAccessKey":"s","Token":"t","Expiration":"2020-01-01T00:00:00Z"}"#,
@@ -290,7 +239,7 @@ fn each_host_form_reaches_its_api() {
         let public =
             r#"{"authorizationData":{"authorizationToken":"QVdTOmVjci1wYXNzd29yZA==","expiresAt":1764543200}}"#;
         let body = if registry == "public.ecr.aws" { public } else { ECR_OK };
-        let fake = Fake::default().env("AWS_ACCESS_KEY_ID", "AKID").env("AWS_SECRET_ACCESS_KEY", "s").answer(
+        let fake = scripted().env("AWS_ACCESS_KEY_ID", "AKID").env("AWS_SECRET_ACCESS_KEY", "s").answer(
             &format!("POST {url}"),
             200,
             body,
@@ -301,7 +250,7 @@ fn each_host_form_reaches_its_api() {
             "{registry}"
         );
     }
-    let public_target = Fake::default().env("AWS_ACCESS_KEY_ID", "A").env("AWS_SECRET_ACCESS_KEY", "s");
+    let public_target = scripted().env("AWS_ACCESS_KEY_ID", "A").env("AWS_SECRET_ACCESS_KEY", "s");
     let _ = get(&public_target, "public.ecr.aws");
     assert_eq!(
         public_target.header(0, "x-amz-target").as_deref(),
@@ -311,7 +260,7 @@ fn each_host_form_reaches_its_api() {
 
 #[test]
 fn a_registry_alias_takes_its_region_from_settings_or_the_environment() {
-    let fake = Fake::default().env("AWS_ACCESS_KEY_ID", "AKID").env("AWS_SECRET_ACCESS_KEY", "s");
+    let fake = scripted().env("AWS_ACCESS_KEY_ID", "AKID").env("AWS_SECRET_ACCESS_KEY", "s");
     assert_eq!(
         get(&fake, "registry.corp.example").unwrap_err(),
         Error::InvalidInput("registry.corp.example is not an ECR host name, so it names no region; set the plugin's `region` setting or AWS_REGION".into())
@@ -326,13 +275,13 @@ fn a_registry_alias_takes_its_region_from_settings_or_the_environment() {
 
 #[test]
 fn fips_and_endpoint_overrides_apply() {
-    let fake = Fake::default()
+    let fake = scripted()
         .env("AWS_ACCESS_KEY_ID", "AKID")
         .env("AWS_SECRET_ACCESS_KEY", "s")
         .env("AWS_USE_FIPS_ENDPOINT", "true")
         .answer("POST https://ecr-fips.us-west-2.amazonaws.com/", 200, ECR_OK);
     get(&fake, REGISTRY).unwrap();
-    let fake = Fake::default()
+    let fake = scripted()
         .env("AWS_ACCESS_KEY_ID", "AKID")
         .env("AWS_SECRET_ACCESS_KEY", "s")
         .env("AWS_ENDPOINT_URL_ECR", "https://ecr.internal:8443")
@@ -344,7 +293,7 @@ fn fips_and_endpoint_overrides_apply() {
 
 #[test]
 fn a_pods_service_account_token_is_exchanged_for_the_annotated_role() {
-    let mut fake = Fake::default()
+    let mut fake = scripted()
         .env("AWS_ACCESS_KEY_ID", "AKIDNODE")
         .env("AWS_SECRET_ACCESS_KEY", "s")
         .answer("POST https://sts.us-west-2.amazonaws.com/", 200, &sts_answer("AssumeRoleWithWebIdentity", "ASIAPOD"))
@@ -400,20 +349,20 @@ fn sts_is_called_in_the_configured_region_unless_it_is_another_partition() {
             .ecr("us-west-2")
             .answer("POST https://api.ecr.cn-north-1.amazonaws.com.cn/", 200, ECR_OK)
     };
-    let fake = web(Fake::default().env("AWS_REGION", "eu-central-1"));
+    let fake = web(scripted().env("AWS_REGION", "eu-central-1"));
     get(&fake, REGISTRY).unwrap();
     assert_eq!(fake.sent()[0], "POST https://sts.eu-central-1.amazonaws.com/");
-    let fake = web(Fake::default().file("~/.aws/config", "[default]\nregion = eu-central-1\n"));
+    let fake = web(scripted().file("~/.aws/config", "[default]\nregion = eu-central-1\n"));
     get(&fake, REGISTRY).unwrap();
     assert_eq!(fake.sent()[0], "POST https://sts.eu-central-1.amazonaws.com/");
-    let fake = web(Fake::default().env("AWS_REGION", "eu-central-1"));
+    let fake = web(scripted().env("AWS_REGION", "eu-central-1"));
     get(&fake, "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn").unwrap();
     assert_eq!(fake.sent()[0], "POST https://sts.cn-north-1.amazonaws.com.cn/");
 }
 
 #[test]
 fn a_profile_role_can_take_its_source_credentials_from_the_environment_or_instance() {
-    let fake = Fake::default()
+    let fake = scripted()
         .env("AWS_PROFILE", "ops")
         .env("AWS_ACCESS_KEY_ID", "AKIDENV")
         .env("AWS_SECRET_ACCESS_KEY", "s")
@@ -425,7 +374,7 @@ fn a_profile_role_can_take_its_source_credentials_from_the_environment_or_instan
     answer(&fake, &settings, REGISTRY).unwrap();
     assert!(fake.header(0, "authorization").unwrap().contains("Credential=AKIDENV/"));
     assert!(fake.header(1, "authorization").unwrap().contains("Credential=ASIAOPS/"));
-    let unknown = Fake::default()
+    let unknown = scripted()
         .file("~/.aws/config", "[profile ops]\nrole_arn = arn:aws:iam::1:role/ops\ncredential_source = Ec2Metadata\n");
     assert_eq!(
         answer(&unknown, &settings, REGISTRY).unwrap_err(),
@@ -435,14 +384,14 @@ fn a_profile_role_can_take_its_source_credentials_from_the_environment_or_instan
 
 #[test]
 fn instance_metadata_falls_back_to_v1_when_tokens_are_not_offered() {
-    let fake = Fake::default()
+    let fake = scripted()
         .answer("PUT http://169.254.169.254/latest/api/token", 403, "")
         .answer("GET http://169.254.169.254/latest/meta-data/iam/security-credentials/", 200, "r\n")
         .answer("GET http://169.254.169.254/latest/meta-data/iam/security-credentials/r", 200, r#"{"Code":"Success","AccessKeyId":"ASIAV1","SecretAccessKey":"s","Token":"t","Expiration":"2026-11-30T12:00:00Z"}"#)
         .ecr("us-west-2");
     get(&fake, REGISTRY).unwrap();
     assert_eq!(fake.header(1, "x-aws-ec2-metadata-token"), None);
-    let v2_only = Fake::default().env("AWS_EC2_METADATA_V1_DISABLED", "true").answer(
+    let v2_only = scripted().env("AWS_EC2_METADATA_V1_DISABLED", "true").answer(
         "PUT http://169.254.169.254/latest/api/token",
         403,
         "",
@@ -453,7 +402,7 @@ fn instance_metadata_falls_back_to_v1_when_tokens_are_not_offered() {
             "AWS credentials from instance metadata: http://169.254.169.254/latest/api/token: HTTP 403".into()
         )
     );
-    let no_role = Fake::default().answer("PUT http://169.254.169.254/latest/api/token", 200, "t").answer(
+    let no_role = scripted().answer("PUT http://169.254.169.254/latest/api/token", 200, "t").answer(
         "GET http://169.254.169.254/latest/meta-data/iam/security-credentials/",
         404,
         "",

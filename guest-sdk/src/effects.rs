@@ -1,0 +1,164 @@
+//! Everything a plugin's logic needs from outside, as one trait, so the logic is tested
+//! natively: granted environment variables and files, HTTP through the host, the clock,
+//! the host log and the kubelet's request context. [`Wasi`] is the real one, for the
+//! plugin's entry points; [`Scripted`] is a fake for native tests, with scripted answers
+//! and a record of every request.
+
+use crate::Error;
+use crate::http::{Request, Response};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Debug,
+}
+
+pub trait Effects {
+    /// A granted environment variable, if set and not empty.
+    fn env(&self, name: &str) -> Option<String>;
+    /// A granted file's text; `Ok(None)` if it does not exist.
+    fn file(&self, path: &str) -> Result<Option<String>, Error>;
+    /// Sends a request through the host.
+    fn send(&self, request: &Request) -> Result<Response, Error>;
+    /// Seconds since the epoch.
+    fn now(&self) -> u64;
+    /// A line in the host log (never a secret).
+    fn log(&self, level: Level, message: &str);
+    /// The kubelet's service-account token for the pod, if the request carries one.
+    fn service_account_token(&self) -> Option<String>;
+    /// A service-account annotation the kubelet passed.
+    fn service_account_annotation(&self, key: &str) -> Option<String>;
+
+    /// `env` as a flag: `true` (any case) or `1`.
+    fn env_flag(&self, name: &str) -> bool {
+        self.env(name).is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+    }
+}
+
+/// The real effects: the host's capabilities.
+pub struct Wasi;
+
+impl Effects for Wasi {
+    fn env(&self, name: &str) -> Option<String> {
+        crate::env::var(name).filter(|v| !v.is_empty())
+    }
+
+    fn file(&self, path: &str) -> Result<Option<String>, Error> {
+        match crate::files::read_to_string(path) {
+            Ok(text) => Ok(Some(text)),
+            Err(Error::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn send(&self, request: &Request) -> Result<Response, Error> {
+        request.send()
+    }
+
+    fn now(&self) -> u64 {
+        crate::time::now()
+    }
+
+    fn log(&self, level: Level, message: &str) {
+        match level {
+            Level::Info => crate::log::info(message),
+            Level::Debug => crate::log::debug(message),
+        }
+    }
+
+    fn service_account_token(&self) -> Option<String> {
+        crate::request::service_account_token()
+    }
+
+    fn service_account_annotation(&self, key: &str) -> Option<String> {
+        crate::request::service_account_annotation(key)
+    }
+}
+
+/// A fake for native tests: environment, files and answers set up front (anything not
+/// scripted is "connection refused"), requests and log lines recorded.
+#[derive(Default)]
+pub struct Scripted {
+    pub now: u64,
+    pub env: BTreeMap<String, String>,
+    pub files: BTreeMap<String, String>,
+    /// `METHOD url` → answer.
+    pub answers: BTreeMap<String, Result<Response, Error>>,
+    pub sent: RefCell<Vec<Request>>,
+    pub logs: RefCell<Vec<String>>,
+    pub token: Option<String>,
+    pub annotations: BTreeMap<String, String>,
+}
+
+impl Scripted {
+    /// A fake whose clock reads `now`.
+    pub fn at(now: u64) -> Scripted {
+        Scripted { now, ..Scripted::default() }
+    }
+
+    pub fn env(mut self, name: &str, value: &str) -> Self {
+        self.env.insert(name.into(), value.into());
+        self
+    }
+
+    pub fn file(mut self, path: &str, text: &str) -> Self {
+        self.files.insert(path.into(), text.into());
+        self
+    }
+
+    /// Answers `METHOD url` with `status` and `body`.
+    pub fn answer(self, method_url: &str, status: u16, body: &str) -> Self {
+        self.answer_with(method_url, status, &[], body)
+    }
+
+    /// Answers `METHOD url` with `status`, `headers` and `body`.
+    pub fn answer_with(mut self, method_url: &str, status: u16, headers: &[(&str, &str)], body: &str) -> Self {
+        let headers = headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.to_string())).collect();
+        self.answers.insert(method_url.into(), Ok(Response { status, headers, body: body.into() }));
+        self
+    }
+
+    /// `METHOD url` of every request sent, in order.
+    pub fn sent(&self) -> Vec<String> {
+        self.sent.borrow().iter().map(|r| format!("{} {}", r.method, r.url)).collect()
+    }
+
+    /// Header `name` of the `index`th request.
+    pub fn header(&self, index: usize, name: &str) -> Option<String> {
+        self.sent.borrow()[index].headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    }
+
+    /// The body of the `index`th request as text.
+    pub fn body(&self, index: usize) -> String {
+        String::from_utf8(self.sent.borrow()[index].body.clone()).expect("a text body")
+    }
+}
+
+impl Effects for Scripted {
+    fn env(&self, name: &str) -> Option<String> {
+        self.env.get(name).cloned()
+    }
+    fn file(&self, path: &str) -> Result<Option<String>, Error> {
+        Ok(self.files.get(path).cloned())
+    }
+    fn send(&self, request: &Request) -> Result<Response, Error> {
+        self.sent.borrow_mut().push(request.clone());
+        let key = format!("{} {}", request.method, request.url);
+        self.answers.get(&key).cloned().unwrap_or_else(|| Err(Error::Upstream(format!("{key}: connection refused"))))
+    }
+    fn now(&self) -> u64 {
+        self.now
+    }
+    fn log(&self, _: Level, message: &str) {
+        self.logs.borrow_mut().push(message.to_string());
+    }
+    fn service_account_token(&self) -> Option<String> {
+        self.token.clone()
+    }
+    fn service_account_annotation(&self, key: &str) -> Option<String> {
+        self.annotations.get(key).cloned()
+    }
+}
