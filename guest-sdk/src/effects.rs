@@ -85,8 +85,8 @@ pub struct Scripted {
     pub now: u64,
     pub env: BTreeMap<String, String>,
     pub files: BTreeMap<String, String>,
-    /// `METHOD url` → answer.
-    pub answers: BTreeMap<String, Result<Response, Error>>,
+    /// `METHOD url` → answers, served in order; the last one repeats.
+    pub answers: BTreeMap<String, Vec<Response>>,
     pub sent: RefCell<Vec<Request>>,
     pub logs: RefCell<Vec<String>>,
     pub token: Option<String>,
@@ -114,10 +114,11 @@ impl Scripted {
         self.answer_with(method_url, status, &[], body)
     }
 
-    /// Answers `METHOD url` with `status`, `headers` and `body`.
+    /// Answers `METHOD url` with `status`, `headers` and `body`; scripting the same request
+    /// again adds the next answer.
     pub fn answer_with(mut self, method_url: &str, status: u16, headers: &[(&str, &str)], body: &str) -> Self {
         let headers = headers.iter().map(|(n, v)| (n.to_ascii_lowercase(), v.to_string())).collect();
-        self.answers.insert(method_url.into(), Ok(Response { status, headers, body: body.into() }));
+        self.answers.entry(method_url.into()).or_default().push(Response { status, headers, body: body.into() });
         self
     }
 
@@ -145,9 +146,11 @@ impl Effects for Scripted {
         Ok(self.files.get(path).cloned())
     }
     fn send(&self, request: &Request) -> Result<Response, Error> {
-        self.sent.borrow_mut().push(request.clone());
         let key = format!("{} {}", request.method, request.url);
-        self.answers.get(&key).cloned().unwrap_or_else(|| Err(Error::Upstream(format!("{key}: connection refused"))))
+        let earlier = self.sent().iter().filter(|sent| **sent == key).count();
+        self.sent.borrow_mut().push(request.clone());
+        let answers = self.answers.get(&key).ok_or_else(|| Error::Upstream(format!("{key}: connection refused")))?;
+        Ok(answers[earlier.min(answers.len() - 1)].clone())
     }
     fn now(&self) -> u64 {
         self.now

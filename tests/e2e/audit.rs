@@ -8,37 +8,37 @@ use common::{Sandbox, sha256sum};
 use std::path::Path;
 
 #[test]
-fn the_embedded_default_shows_the_ecr_plugin_and_exactly_its_manifest_grants() {
+fn the_embedded_default_shows_its_plugins_and_exactly_their_manifest_grants() {
     let output = Sandbox::new().run(&["audit"], "", &[]);
     assert_eq!(output.code, 0, "{}", output.stderr);
-    assert!(
-        output.stdout.starts_with("config: <embedded default config>\n\nplugin \"ecr\"  built-in ecr\n"),
-        "{}",
-        output.stdout
-    );
-    assert!(output.stdout.contains("  status    ok\n"), "{}", output.stdout);
+    for id in ["acr", "ecr"] {
+        assert!(output.stdout.contains(&format!("\nplugin \"{id}\"  built-in {id}\n")), "{}", output.stdout);
+    }
+    assert_eq!(output.stdout.matches("  status    ok\n").count(), 2, "{}", output.stdout);
     let json = Sandbox::new().run(&["audit", "--json"], "", &[]);
     let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     let plugins = report["plugins"].as_array().unwrap();
-    assert_eq!(plugins.len(), 1);
-    let ecr = &plugins[0];
-    assert_eq!((ecr["id"].as_str(), ecr["world"].as_str()), (Some("ecr"), Some("0.1.1")));
-    let manifest: toml::Table = toml::from_str(
-        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../plugins/ecr/manifest.toml")).unwrap(),
-    )
-    .unwrap();
-    for list in ["network", "env", "files"] {
-        let shown: Vec<&str> = ecr[list].as_array().unwrap().iter().map(|g| g["grant"].as_str().unwrap()).collect();
-        let declared: Vec<&str> = manifest[list].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
-        assert_eq!(shown, declared, "{list}");
+    let ids: Vec<&str> = plugins.iter().map(|p| p["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["acr", "ecr"]);
+    for plugin in plugins {
+        let id = plugin["id"].as_str().unwrap();
+        assert_eq!(plugin["world"].as_str(), Some("0.1.1"), "{id}");
+        let path = format!("{}/../plugins/{id}/manifest.toml", env!("CARGO_MANIFEST_DIR"));
+        let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+        for list in ["network", "env", "files"] {
+            let grants = plugin[list].as_array().unwrap();
+            let shown: Vec<&str> = grants.iter().map(|g| g["grant"].as_str().unwrap()).collect();
+            let declared: Vec<&str> = manifest[list].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
+            assert_eq!(shown, declared, "{id} {list}");
+            assert!(grants.iter().all(|g| g["origin"] == "manifest" && g["widens"] == false), "{id} {list}");
+        }
+        let imports: Vec<&str> = plugin["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
         assert!(
-            ecr[list].as_array().unwrap().iter().all(|g| g["origin"] == "manifest" && g["widens"] == false),
-            "{list}"
+            imports.iter().all(|i| !i.starts_with("wasi:sockets") && !i.starts_with("wasi:filesystem")),
+            "{imports:?}"
         );
+        assert!(imports.contains(&"wasi:http/outgoing-handler@0.2.12"), "{imports:?}");
     }
-    let imports: Vec<&str> = ecr["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
-    assert!(imports.iter().all(|i| !i.starts_with("wasi:sockets") && !i.starts_with("wasi:filesystem")), "{imports:?}");
-    assert!(imports.contains(&"wasi:http/outgoing-handler@0.2.12"), "{imports:?}");
 }
 
 #[test]

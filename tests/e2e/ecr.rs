@@ -7,6 +7,7 @@
 mod common;
 
 use common::aws::{AwsMock, CONTAINER_TOKEN, EcrMode, Seen, WEB_IDENTITY_TOKEN};
+use common::netns::NetNs;
 use common::{NOT_FOUND, Output, Sandbox, credentials_json};
 use std::path::PathBuf;
 
@@ -338,52 +339,6 @@ fn docker_login_fails_clearly_unless_the_operator_ignores_store() {
     assert_eq!((listed.stdout.as_str(), listed.code), ("{}\n", 0), "wildcard routes list nothing, with no network");
 }
 
-/// A network namespace of this test's own, deleted (by name) when dropped.
-struct NetNs(String);
-
-impl NetNs {
-    /// A namespace with loopback up and 169.254.169.254 on it, as on an EC2 instance.
-    /// Needs root (CI runs as root); anything else fails the test with the reason.
-    fn with_instance_metadata_address() -> NetNs {
-        let name = format!("dcw-imds-{}", std::process::id());
-        let ip = |args: &[&str]| {
-            let output =
-                std::process::Command::new("ip").args(args).output().expect("iproute2's `ip` must be installed");
-            assert!(
-                output.status.success(),
-                "ip {args:?}: {} (this test needs root)",
-                String::from_utf8_lossy(&output.stderr)
-            );
-        };
-        ip(&["netns", "add", &name]);
-        let ns = NetNs(name);
-        ip(&["-n", &ns.0, "link", "set", "lo", "up"]);
-        ip(&["-n", &ns.0, "addr", "add", "169.254.169.254/32", "dev", "lo"]);
-        ns
-    }
-
-    /// Runs `start` on a thread that entered the namespace, so the sockets it opens (and
-    /// the threads it starts) live there.
-    fn inside<T: Send + 'static>(&self, start: impl FnOnce() -> T + Send + 'static) -> T {
-        use std::os::fd::AsFd;
-        let path = format!("/var/run/netns/{}", self.0);
-        std::thread::spawn(move || {
-            let ns = std::fs::File::open(&path).unwrap();
-            rustix::thread::move_into_link_name_space(ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
-                .unwrap();
-            start()
-        })
-        .join()
-        .unwrap()
-    }
-}
-
-impl Drop for NetNs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
 #[test]
 fn on_an_instance_the_defaults_find_instance_metadata_with_no_override() {
     let ns = NetNs::with_instance_metadata_address();
@@ -393,15 +348,8 @@ fn on_an_instance_the_defaults_find_instance_metadata_with_no_override() {
     });
     let sandbox = Sandbox::new();
     let ca = sandbox.write("ca.pem", &mock.pki.ca_pem);
-    let mut command = std::process::Command::new("ip");
-    command
-        .args(["netns", "exec", &ns.0, common::BIN, "get"])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", sandbox.path(""))
-        .env("XDG_CONFIG_HOME", sandbox.path("config"))
-        .env("HTTPS_PROXY", mock.proxy_url())
-        .env("SSL_CERT_FILE", &ca);
+    let mut command = ns.command(&sandbox, &["get"]);
+    command.env("HTTPS_PROXY", mock.proxy_url()).env("SSL_CERT_FILE", &ca);
     let output = common::run(command, REGISTRY);
     answered(&output, REGISTRY, "ASIAIMDS1");
     let seen: Vec<String> = mock.seen().iter().map(|s| format!("{} {} {}", s.method, s.host, s.path)).collect();

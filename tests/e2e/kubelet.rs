@@ -7,6 +7,7 @@
 mod common;
 
 use common::aws::AwsMock;
+use common::azure::{AzureMock, SP_CLIENT, SP_SECRET, TENANT, identity_of};
 use common::kubelet::{
     GROUP_V1, decode_response, go_duration_seconds, keyring_lookup, parse_provider_config, urls_match,
 };
@@ -348,20 +349,10 @@ fn the_deploy_examples_are_valid_kubelet_configs_that_answer_their_requests() {
             .replace("/var/cache/docker-credential-wasm", sandbox.path("cache").to_str().unwrap());
         std::fs::write(format!("{node_dir}config.toml"), node_config).unwrap();
 
-        // Cloud plugins reach the AWS mock (real names, through its proxy, its CA trusted)
-        // with the example key; plugins that need no network ignore all of it.
-        let aws = AwsMock::start();
-        aws.identity("AKIDEXAMPLE", "example-secret");
-        let ca = sandbox.write("ca.pem", &aws.pki.ca_pem);
+        let (_mock, cloud_env) = cloud_for(dir.file_name().unwrap().to_str().unwrap(), &sandbox);
         for provider in &kubelet_config.providers {
             let mut command = sandbox.command(&provider.args.iter().map(String::as_str).collect::<Vec<_>>());
-            command
-                .env_remove("HOME")
-                .env("HTTPS_PROXY", aws.proxy_url())
-                .env("SSL_CERT_FILE", &ca)
-                .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
-                .env("AWS_SECRET_ACCESS_KEY", "example-secret")
-                .env("AWS_EC2_METADATA_DISABLED", "true");
+            command.env_remove("HOME").envs(cloud_env.iter().map(|(k, v)| (k, v)));
             for env in &provider.env {
                 command.env(&env.name, env.value.replace(NODE_DIR, &node_dir));
             }
@@ -384,6 +375,17 @@ fn the_deploy_examples_are_valid_kubelet_configs_that_answer_their_requests() {
                 "{}: {got:?} {want:?}",
                 dir.display()
             );
+            // A password written `<ACR refresh token for X>` is a token the mock issued to X.
+            for (key, auth) in expected["auth"].as_object_mut().unwrap() {
+                let Some(identity) = auth["password"].as_str().and_then(|p| p.strip_prefix("<ACR refresh token for "))
+                else {
+                    continue;
+                };
+                let identity = identity.trim_end_matches('>').to_string();
+                let token = actual["auth"][key]["password"].as_str().unwrap_or_default().to_string();
+                assert_eq!(identity_of(&token), identity, "{}", dir.display());
+                auth["password"] = serde_json::Value::String(token);
+            }
             assert_eq!(actual, expected, "{}", dir.display());
             let response = decode_response(&output.stdout, &provider.api_version).unwrap();
             let image: serde_json::Value = serde_json::from_str(&request).unwrap();
@@ -391,6 +393,42 @@ fn the_deploy_examples_are_valid_kubelet_configs_that_answer_their_requests() {
             assert!(provider.match_images.iter().any(|glob| urls_match(glob, image)), "{image} is not matched");
             assert_eq!(keyring_lookup(response.auth.keys(), image).len(), 1, "{image}");
         }
+    }
+}
+
+/// The mock cloud an example's plugin reaches (real names, through the mock's proxy, its
+/// CA trusted) and the identity in the environment: the AWS mock with the example key for
+/// `ecr`, the Azure mock with its service principal for `acr`, nothing for `static`.
+fn cloud_for(example: &str, sandbox: &Sandbox) -> (Box<dyn std::any::Any>, Vec<(String, String)>) {
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    match example {
+        "ecr" => {
+            let aws = AwsMock::start();
+            aws.identity("AKIDEXAMPLE", "example-secret");
+            let ca = sandbox.write("ca.pem", &aws.pki.ca_pem);
+            let env = vec![
+                pair("HTTPS_PROXY", &aws.proxy_url()),
+                pair("SSL_CERT_FILE", ca.to_str().unwrap()),
+                pair("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                pair("AWS_SECRET_ACCESS_KEY", "example-secret"),
+                pair("AWS_EC2_METADATA_DISABLED", "true"),
+            ];
+            (Box::new(aws), env)
+        }
+        "acr" => {
+            let azure = AzureMock::start();
+            let ca = sandbox.write("ca.pem", &azure.pki.ca_pem);
+            let env = vec![
+                pair("HTTPS_PROXY", &azure.proxy_url()),
+                pair("SSL_CERT_FILE", ca.to_str().unwrap()),
+                pair("AZURE_TENANT_ID", TENANT),
+                pair("AZURE_CLIENT_ID", SP_CLIENT),
+                pair("AZURE_CLIENT_SECRET", SP_SECRET),
+            ];
+            (Box::new(azure), env)
+        }
+        "static" => (Box::new(()), Vec::new()),
+        other => panic!("deploy/kubernetes/{other}: say here which mock cloud its example reaches"),
     }
 }
 

@@ -9,7 +9,7 @@ fn error(text: &str) -> String {
 }
 
 #[test]
-fn the_embedded_default_routes_every_ecr_host_form_and_nothing_else() {
+fn the_embedded_default_routes_every_ecr_and_acr_host_form_and_nothing_else() {
     let config = parse(EMBEDDED_DEFAULT, Origin::Embedded).unwrap();
     assert_eq!(config.origin.to_string(), "<embedded default config>");
     let routed = |registry: &str| {
@@ -29,9 +29,17 @@ fn the_embedded_default_routes_every_ecr_host_form_and_nothing_else() {
     ] {
         assert_eq!(routed(ecr).as_deref(), Some("ecr"), "{ecr}");
     }
-    for other in
-        ["docker.io", "gcr.io", "myreg.azurecr.io", "x.dkr.ecr.us-east-1.amazonaws.com.evil.io", "127.0.0.1:5000"]
-    {
+    for acr in ["myreg.azurecr.io", "govreg.azurecr.us", "cnreg.azurecr.cn"] {
+        assert_eq!(routed(acr).as_deref(), Some("acr"), "{acr}");
+    }
+    for other in [
+        "docker.io",
+        "gcr.io",
+        "myreg.westeurope.data.azurecr.io",
+        "azurecr.io",
+        "x.dkr.ecr.us-east-1.amazonaws.com.evil.io",
+        "127.0.0.1:5000",
+    ] {
         assert_eq!(routed(other), None, "{other}");
     }
     assert_eq!(config.plugins["ecr"].source, PluginSource::Builtin("ecr".into()));
@@ -104,7 +112,7 @@ fn unknown_keys_name_file_line_and_key() {
 fn bad_values_name_the_value_and_the_fix() {
     assert_eq!(
         error("[routes]\n\"x.io\" = \"nope\"\n"),
-        "/etc/dcw.toml:2:10: route \"x.io\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (ecr, static)"
+        "/etc/dcw.toml:2:10: route \"x.io\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (acr, ecr, static)"
     );
     assert!(
         error("[routes]\n\"https://x.io\" = \"static\"\n")
@@ -120,11 +128,11 @@ fn bad_values_name_the_value_and_the_fix() {
     );
     assert_eq!(
         error("[plugins.mine]\nsettings = {}\n"),
-        "/etc/dcw.toml:1:1: plugin \"mine\" needs exactly one source: `builtin = \"<name>\"` (ecr, static) or `path` with `sha256`"
+        "/etc/dcw.toml:1:1: plugin \"mine\" needs exactly one source: `builtin = \"<name>\"` (acr, ecr, static) or `path` with `sha256`"
     );
     assert_eq!(
         error("[plugins.x]\nbuiltin = \"ecs\"\n"),
-        "/etc/dcw.toml:2:11: unknown built-in plugin \"ecs\"; built-ins are: ecr, static"
+        "/etc/dcw.toml:2:11: unknown built-in plugin \"ecs\"; built-ins are: acr, ecr, static"
     );
     assert_eq!(
         error("[plugins.static]\nenv = [\"OK\", \"1BAD\"]\n"),

@@ -109,8 +109,10 @@ pub fn credentials_json(server_url: &str, username: &str, secret: &str) -> Strin
 }
 
 pub mod aws;
+pub mod azure;
 pub mod kubelet;
 pub mod mock;
+pub mod netns;
 pub mod tls;
 
 pub const NOT_FOUND: &str = "credentials not found in native keychain\n";

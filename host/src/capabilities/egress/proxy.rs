@@ -33,14 +33,24 @@ impl ProxyEnv {
         }
     }
 
-    /// The proxy URL for `target`, or `None` for a direct connection.
+    /// The proxy URL for `target`, or `None` for a direct connection. Link-local addresses
+    /// (where instance metadata and container credential endpoints live) are never
+    /// proxied, `NO_PROXY` or not: a proxy elsewhere cannot reach this machine's link, and a
+    /// proxy on another instance would answer with that instance's identity.
     pub fn proxy_for(&self, target: &Target) -> Option<String> {
         let proxy = if target.https { self.https.as_ref() } else { self.http.as_ref() }?;
-        if self.no_proxy.iter().any(|entry| exempts(entry, target)) {
+        if is_node_local(&target.host) || self.no_proxy.iter().any(|entry| exempts(entry, target)) {
             return None;
         }
         Some(proxy.clone())
     }
+}
+
+/// Link-local addresses (169.254.0.0/16, fe80::/10) and AWS's IPv6 metadata range
+/// (fd00:ec2::/32).
+fn is_node_local(host: &TargetHost) -> bool {
+    const RANGES: [&str; 3] = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::/32"];
+    matches!(host, TargetHost::Ip(ip) if RANGES.iter().any(|range| range.parse::<IpNet>().is_ok_and(|net| net.contains(ip))))
 }
 
 /// Whether one `NO_PROXY` entry exempts `target`: `*`, a domain suffix (`example.com`,
@@ -112,5 +122,16 @@ mod tests {
         assert_eq!(proxied(&proxies, "http://metadata:8080"), None);
         assert_eq!(proxied(&proxies, "http://metadata"), Some("http://p:1".into()));
         assert_eq!(proxied(&env(&[("HTTPS_PROXY", "http://p:1"), ("no_proxy", "*")]), "https://x.example"), None);
+    }
+
+    #[test]
+    fn link_local_metadata_endpoints_are_never_proxied() {
+        let proxies = env(&[("HTTP_PROXY", "http://p:1")]);
+        for direct in ["http://169.254.169.254", "http://169.254.170.2", "http://[fe80::1]", "http://[fd00:ec2::254]"] {
+            assert_eq!(proxied(&proxies, direct), None, "{direct}");
+        }
+        for proxied_target in ["http://169.255.0.1", "http://[fd00:ec3::1]", "http://metadata.google.internal"] {
+            assert_eq!(proxied(&proxies, proxied_target), Some("http://p:1".into()), "{proxied_target}");
+        }
     }
 }
