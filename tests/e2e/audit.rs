@@ -11,15 +11,15 @@ use std::path::Path;
 fn the_embedded_default_shows_its_plugins_and_exactly_their_manifest_grants() {
     let output = Sandbox::new().run(&["audit"], "", &[]);
     assert_eq!(output.code, 0, "{}", output.stderr);
-    for id in ["acr", "ecr"] {
+    for id in ["acr", "ecr", "gcr"] {
         assert!(output.stdout.contains(&format!("\nplugin \"{id}\"  built-in {id}\n")), "{}", output.stdout);
     }
-    assert_eq!(output.stdout.matches("  status    ok\n").count(), 2, "{}", output.stdout);
+    assert_eq!(output.stdout.matches("  status    ok\n").count(), 3, "{}", output.stdout);
     let json = Sandbox::new().run(&["audit", "--json"], "", &[]);
     let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     let plugins = report["plugins"].as_array().unwrap();
     let ids: Vec<&str> = plugins.iter().map(|p| p["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["acr", "ecr"]);
+    assert_eq!(ids, ["acr", "ecr", "gcr"]);
     for plugin in plugins {
         let id = plugin["id"].as_str().unwrap();
         assert_eq!(plugin["world"].as_str(), Some("0.1.1"), "{id}");

@@ -8,6 +8,7 @@ mod common;
 
 use common::aws::AwsMock;
 use common::azure::{AzureMock, SP_CLIENT, SP_SECRET, TENANT, identity_of};
+use common::google::{GoogleMock, USER_CLIENT};
 use common::kubelet::{
     GROUP_V1, decode_response, go_duration_seconds, keyring_lookup, parse_provider_config, urls_match,
 };
@@ -398,7 +399,8 @@ fn the_deploy_examples_are_valid_kubelet_configs_that_answer_their_requests() {
 
 /// The mock cloud an example's plugin reaches (real names, through the mock's proxy, its
 /// CA trusted) and the identity in the environment: the AWS mock with the example key for
-/// `ecr`, the Azure mock with its service principal for `acr`, nothing for `static`.
+/// `ecr`, the Azure mock with its service principal for `acr`, the Google mock with a user's
+/// credential file for `gcr`, nothing for `static`.
 fn cloud_for(example: &str, sandbox: &Sandbox) -> (Box<dyn std::any::Any>, Vec<(String, String)>) {
     let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
     match example {
@@ -426,6 +428,19 @@ fn cloud_for(example: &str, sandbox: &Sandbox) -> (Box<dyn std::any::Any>, Vec<(
                 pair("AZURE_CLIENT_SECRET", SP_SECRET),
             ];
             (Box::new(azure), env)
+        }
+        "gcr" => {
+            let google = GoogleMock::start();
+            let ca = sandbox.write("ca.pem", &google.pki.ca_pem);
+            let (client_id, client_secret, refresh_token) = USER_CLIENT;
+            let credentials = serde_json::json!({"type": "authorized_user", "client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token});
+            let file = sandbox.write("etc/google-credentials.json", &credentials.to_string());
+            let env = vec![
+                pair("HTTPS_PROXY", &google.proxy_url()),
+                pair("SSL_CERT_FILE", ca.to_str().unwrap()),
+                pair("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap()),
+            ];
+            (Box::new(google), env)
         }
         "static" => (Box::new(()), Vec::new()),
         other => panic!("deploy/kubernetes/{other}: say here which mock cloud its example reaches"),

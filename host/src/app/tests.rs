@@ -141,7 +141,7 @@ fn a_config_error_is_reported_not_hidden_as_not_found() {
     assert_eq!(code, ExitCode::FAILURE);
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "docker-credential-wasm: <embedded default config>:2:7: route \"x\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (acr, ecr, static)\n"
+        "docker-credential-wasm: <embedded default config>:2:7: route \"x\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (acr, ecr, gcr, static)\n"
     );
 }
 

@@ -32,9 +32,15 @@ fn the_embedded_default_routes_every_ecr_and_acr_host_form_and_nothing_else() {
     for acr in ["myreg.azurecr.io", "govreg.azurecr.us", "cnreg.azurecr.cn"] {
         assert_eq!(routed(acr).as_deref(), Some("acr"), "{acr}");
     }
+    for gcr in
+        ["gcr.io", "eu.gcr.io", "us-docker.pkg.dev", "europe-west3-docker.pkg.dev", "docker.us-central1.rep.pkg.dev"]
+    {
+        assert_eq!(routed(gcr).as_deref(), Some("gcr"), "{gcr}");
+    }
     for other in [
         "docker.io",
-        "gcr.io",
+        "a.b.gcr.io",
+        "pkg.dev",
         "myreg.westeurope.data.azurecr.io",
         "azurecr.io",
         "x.dkr.ecr.us-east-1.amazonaws.com.evil.io",
@@ -112,7 +118,7 @@ fn unknown_keys_name_file_line_and_key() {
 fn bad_values_name_the_value_and_the_fix() {
     assert_eq!(
         error("[routes]\n\"x.io\" = \"nope\"\n"),
-        "/etc/dcw.toml:2:10: route \"x.io\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (acr, ecr, static)"
+        "/etc/dcw.toml:2:10: route \"x.io\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (acr, ecr, gcr, static)"
     );
     assert!(
         error("[routes]\n\"https://x.io\" = \"static\"\n")
@@ -128,11 +134,11 @@ fn bad_values_name_the_value_and_the_fix() {
     );
     assert_eq!(
         error("[plugins.mine]\nsettings = {}\n"),
-        "/etc/dcw.toml:1:1: plugin \"mine\" needs exactly one source: `builtin = \"<name>\"` (acr, ecr, static) or `path` with `sha256`"
+        "/etc/dcw.toml:1:1: plugin \"mine\" needs exactly one source: `builtin = \"<name>\"` (acr, ecr, gcr, static) or `path` with `sha256`"
     );
     assert_eq!(
         error("[plugins.x]\nbuiltin = \"ecs\"\n"),
-        "/etc/dcw.toml:2:11: unknown built-in plugin \"ecs\"; built-ins are: acr, ecr, static"
+        "/etc/dcw.toml:2:11: unknown built-in plugin \"ecs\"; built-ins are: acr, ecr, gcr, static"
     );
     assert_eq!(
         error("[plugins.static]\nenv = [\"OK\", \"1BAD\"]\n"),

@@ -218,7 +218,7 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-fn rfc3339(seconds: u64) -> String {
+pub fn rfc3339(seconds: u64) -> String {
     // Good enough for the test dates (after 2000, before 2100).
     let days = seconds / 86_400;
     let (mut year, mut day) = (1970u64, days);

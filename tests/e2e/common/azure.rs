@@ -146,7 +146,7 @@ fn claims(token: &str) -> Option<serde_json::Value> {
     serde_json::from_slice(&base64url_decode(payload)?).ok()
 }
 
-fn base64url_decode(text: &str) -> Option<Vec<u8>> {
+pub fn base64url_decode(text: &str) -> Option<Vec<u8>> {
     let value = |c: u8| -> Option<u32> {
         Some(match c {
             b'A'..=b'Z' => c - b'A',

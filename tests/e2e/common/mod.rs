@@ -110,6 +110,7 @@ pub fn credentials_json(server_url: &str, username: &str, secret: &str) -> Strin
 
 pub mod aws;
 pub mod azure;
+pub mod google;
 pub mod kubelet;
 pub mod mock;
 pub mod netns;
