@@ -145,6 +145,28 @@ fn workload_identity_federation_then_impersonation() {
 }
 
 #[test]
+fn an_impersonated_service_account_file_impersonates_with_its_source_credentials() {
+    let setup = Setup::new();
+    let (client_id, client_secret, refresh_token) = USER_CLIENT;
+    let file = serde_json::json!({
+        "type": "impersonated_service_account",
+        "service_account_impersonation_url": format!("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{SA_EMAIL}:generateAccessToken"),
+        "source_credentials": {"type": "authorized_user", "client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token},
+        "delegates": [],
+    });
+    std::fs::create_dir_all(setup.sandbox.path(".config/gcloud")).unwrap();
+    setup.sandbox.write(".config/gcloud/application_default_credentials.json", &file.to_string());
+    answered(&setup.get(None, "gcr.io", &[]), "gcr.io", &format!("ya29.as-{SA_EMAIL}"));
+    assert_eq!(
+        setup.mock.seen(),
+        [
+            "POST oauth2.googleapis.com/token".to_string(),
+            format!("POST iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{SA_EMAIL}:generateAccessToken"),
+        ]
+    );
+}
+
+#[test]
 fn the_metadata_server_with_no_config_at_all() {
     let setup = Setup::vm();
     answered(&setup.get(None, "gcr.io", &[]), "gcr.io", "ya29.metadata-default");
