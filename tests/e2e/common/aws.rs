@@ -8,9 +8,9 @@
 //! unknown key 400 `UnrecognizedClientException`. A token's password names the access key
 //! that signed for it (`ecr-token-for-<key id>`), so tests see which identity was used.
 
-use super::tls::{ConnectProxy, TestPki, server_config};
+use super::servers::{Request, Servers};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -69,12 +69,16 @@ struct State {
 
 /// The running mock.
 pub struct AwsMock {
-    pub pki: TestPki,
-    pub https_port: u16,
-    /// IMDS and container credentials (plain HTTP).
-    pub http_port: u16,
-    pub proxy: ConnectProxy,
+    /// HTTPS for the APIs, plain HTTP for IMDS and container credentials.
+    servers: Servers,
     state: Arc<Mutex<State>>,
+}
+
+impl std::ops::Deref for AwsMock {
+    type Target = Servers;
+    fn deref(&self) -> &Servers {
+        &self.servers
+    }
 }
 
 impl AwsMock {
@@ -86,34 +90,14 @@ impl AwsMock {
     /// Starts the mock with its plain-HTTP side on `http` (e.g. 169.254.169.254:80 in a
     /// test's own network namespace).
     pub fn start_with_http(http: TcpListener) -> AwsMock {
-        let pki = TestPki::for_names(&NAMES);
         let state: Arc<Mutex<State>> = Arc::default();
-        let tls = server_config(&pki);
-        let https = TcpListener::bind("127.0.0.1:0").unwrap();
-        let https_port = https.local_addr().unwrap().port();
-        let http_port = http.local_addr().unwrap().port();
         let shared = state.clone();
-        std::thread::spawn(move || {
-            for stream in https.incoming().flatten() {
-                let (tls, state) = (tls.clone(), shared.clone());
-                std::thread::spawn(move || {
-                    let Ok(connection) = rustls::ServerConnection::new(tls) else { return };
-                    let mut stream = rustls::StreamOwned::new(connection, stream);
-                    serve(&mut stream, &state, true);
-                    stream.conn.send_close_notify();
-                    let _ = stream.flush();
-                });
-            }
-        });
-        let shared = state.clone();
-        std::thread::spawn(move || {
-            for mut stream in http.incoming().flatten() {
-                let state = shared.clone();
-                std::thread::spawn(move || serve(&mut stream, &state, false));
-            }
-        });
-        let proxy = ConnectProxy::start(https_port);
-        AwsMock { pki, https_port, http_port, proxy, state }
+        let servers = Servers::start(
+            &NAMES,
+            http,
+            Arc::new(move |request, stream, https| serve(request, stream, &shared, https)),
+        );
+        AwsMock { servers, state }
     }
 
     /// Makes `key_id` a known identity with `secret`.
@@ -133,85 +117,10 @@ impl AwsMock {
     pub fn seen(&self) -> Vec<Seen> {
         self.state.lock().unwrap().seen.clone()
     }
-
-    /// `HTTPS_PROXY` for the binary.
-    pub fn proxy_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.proxy.port)
-    }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
-}
-
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
-    }
-
-    fn form(&self) -> BTreeMap<String, String> {
-        let body = String::from_utf8_lossy(&self.body).into_owned();
-        body.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect()
-    }
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-fn read_request(stream: &mut impl Read) -> Option<Request> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let length: usize = headers.iter().find(|(n, _)| n == "content-length").map_or(0, |(_, v)| v.parse().unwrap_or(0));
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request { method, path, headers, body })
-}
-
-fn respond(stream: &mut impl Write, status: u16, content_type: &str, body: &str) {
-    let reason = match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        403 => "Forbidden",
-        404 => "Not Found",
-        _ => "Error",
-    };
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.flush();
+fn respond(stream: &mut dyn Write, status: u16, content_type: &str, body: &str) {
+    super::servers::respond(stream, status, content_type, "", body)
 }
 
 fn now() -> u64 {
@@ -363,9 +272,8 @@ fn issue(state: &Mutex<State>, prefix: &str, lifetime: i64) -> (String, String, 
     (key_id, secret, token, expiration)
 }
 
-fn serve(stream: &mut (impl Read + Write), state: &Mutex<State>, https: bool) {
-    let Some(request) = read_request(stream) else { return };
-    let host = request.header("host").unwrap_or_default().to_string();
+fn serve(request: &Request, stream: &mut dyn Write, state: &Mutex<State>, https: bool) {
+    let host = request.host().to_string();
     let mut seen = Seen {
         host: host.clone(),
         method: request.method.clone(),
@@ -380,7 +288,7 @@ fn serve(stream: &mut (impl Read + Write), state: &Mutex<State>, https: bool) {
     let record = |seen: Seen| state.lock().unwrap().seen.push(seen);
     if !https {
         record(seen);
-        return metadata(stream, &request, state);
+        return metadata(stream, request, state);
     }
     let sts = host.starts_with("sts");
     if sts && seen.action == "AssumeRoleWithWebIdentity" {
@@ -392,7 +300,7 @@ fn serve(stream: &mut (impl Read + Write), state: &Mutex<State>, https: bool) {
         }
         return sts_credentials(stream, state, "AssumeRoleWithWebIdentity", "ASIAWEB");
     }
-    let verdict = verify(&request, &host, state);
+    let verdict = verify(request, &host, state);
     seen.signature = request.header("authorization").and_then(|a| {
         let key = a.split("Credential=").nth(1)?.split('/').next()?.to_string();
         Some((key, verdict.is_ok()))
@@ -437,7 +345,7 @@ fn serve(stream: &mut (impl Read + Write), state: &Mutex<State>, https: bool) {
     }
 }
 
-fn sts_credentials(stream: &mut impl Write, state: &Mutex<State>, action: &str, prefix: &str) {
+fn sts_credentials(stream: &mut dyn Write, state: &Mutex<State>, action: &str, prefix: &str) {
     let (key_id, secret, token, expiration) = issue(state, prefix, 3600);
     let body = format!(
         "<{action}Response xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><{action}Result><Credentials><AccessKeyId>{key_id}</AccessKeyId><SecretAccessKey>{secret}</SecretAccessKey><SessionToken>{token}</SessionToken><Expiration>{expiration}</Expiration></Credentials></{action}Result></{action}Response>"
@@ -446,7 +354,7 @@ fn sts_credentials(stream: &mut impl Write, state: &Mutex<State>, action: &str, 
 }
 
 /// IMDSv2 and the container credential endpoint.
-fn metadata(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
+fn metadata(stream: &mut dyn Write, request: &Request, state: &Mutex<State>) {
     const TOKEN: &str = "imds-session-token";
     match (request.method.as_str(), request.path.as_str()) {
         ("PUT", "/latest/api/token") if request.header("x-aws-ec2-metadata-token-ttl-seconds").is_some() => {

@@ -10,9 +10,9 @@
 //! an identity the registry lets pull. Tokens are unsigned JWTs whose `sub` names the
 //! identity, so tests see which identity an answer came from.
 
-use super::tls::{ConnectProxy, TestPki, server_config};
+use super::servers::{Request, Servers};
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Write;
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -64,10 +64,15 @@ struct State {
 }
 
 pub struct AzureMock {
-    pub pki: TestPki,
-    pub http_port: u16,
-    pub proxy: ConnectProxy,
+    servers: Servers,
     state: Arc<Mutex<State>>,
+}
+
+impl std::ops::Deref for AzureMock {
+    type Target = Servers;
+    fn deref(&self) -> &Servers {
+        &self.servers
+    }
 }
 
 impl AzureMock {
@@ -77,34 +82,10 @@ impl AzureMock {
 
     /// The mock with its plain-HTTP side on `http` (169.254.169.254:80 in a namespace).
     pub fn start_with_http(http: TcpListener) -> AzureMock {
-        let pki = TestPki::for_names(&NAMES);
         let state = Arc::new(Mutex::new(State { refresh_lifetime: 10_800, ..State::default() }));
-        let tls = server_config(&pki);
-        let https = TcpListener::bind("127.0.0.1:0").unwrap();
-        let https_port = https.local_addr().unwrap().port();
-        let http_port = http.local_addr().unwrap().port();
         let shared = state.clone();
-        std::thread::spawn(move || {
-            for stream in https.incoming().flatten() {
-                let (tls, state) = (tls.clone(), shared.clone());
-                std::thread::spawn(move || {
-                    let Ok(connection) = rustls::ServerConnection::new(tls) else { return };
-                    let mut stream = rustls::StreamOwned::new(connection, stream);
-                    serve(&mut stream, &state);
-                    stream.conn.send_close_notify();
-                    let _ = stream.flush();
-                });
-            }
-        });
-        let shared = state.clone();
-        std::thread::spawn(move || {
-            for mut stream in http.incoming().flatten() {
-                let state = shared.clone();
-                std::thread::spawn(move || serve(&mut stream, &state));
-            }
-        });
-        let proxy = ConnectProxy::start(https_port);
-        AzureMock { pki, http_port, proxy, state }
+        let servers = Servers::start(&NAMES, http, Arc::new(move |request, stream, _| serve(request, stream, &shared)));
+        AzureMock { servers, state }
     }
 
     /// The instance's managed identities.
@@ -129,10 +110,6 @@ impl AzureMock {
 
     pub fn exchanges(&self) -> usize {
         self.state.lock().unwrap().exchanges
-    }
-
-    pub fn proxy_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.proxy.port)
     }
 }
 
@@ -196,81 +173,11 @@ fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
 }
 
-struct Request {
-    method: String,
-    path: String,
-    query: BTreeMap<String, String>,
-    headers: Vec<(String, String)>,
-    form: BTreeMap<String, String>,
+fn respond(stream: &mut dyn Write, status: u16, extra: &str, body: &str) {
+    super::servers::respond(stream, status, "application/json", extra, body)
 }
 
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-fn pairs(text: &str) -> BTreeMap<String, String> {
-    text.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect()
-}
-
-fn read_request(stream: &mut impl Read) -> Option<Request> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let method = parts.next()?.to_string();
-    let target = parts.next()?.to_string();
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let length: usize = headers.iter().find(|(n, _)| n == "content-length").map_or(0, |(_, v)| v.parse().unwrap_or(0));
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    let (path, query) = target.split_once('?').unwrap_or((&target, ""));
-    Some(Request {
-        method,
-        path: path.to_string(),
-        query: pairs(query),
-        headers,
-        form: pairs(&String::from_utf8_lossy(&body)),
-    })
-}
-
-fn respond(stream: &mut (impl Write + ?Sized), status: u16, extra: &str, body: &str) {
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} Mock\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.flush();
-}
-
-fn error(stream: &mut impl Write, status: u16, code: &str, description: &str) {
+fn error(stream: &mut dyn Write, status: u16, code: &str, description: &str) {
     respond(stream, status, "", &serde_json::json!({"error": code, "error_description": description}).to_string());
 }
 
@@ -283,9 +190,8 @@ fn issue(state: &Mutex<State>, identity: &str, audience: &str) -> String {
     token
 }
 
-fn serve(stream: &mut (impl Read + Write), state: &Mutex<State>) {
-    let Some(request) = read_request(stream) else { return };
-    let host = request.header("host").unwrap_or_default().to_string();
+fn serve(request: &Request, stream: &mut dyn Write, state: &Mutex<State>) {
+    let host = request.host().to_string();
     state.lock().unwrap().seen.push(Seen {
         method: request.method.clone(),
         host: host.clone(),
@@ -295,18 +201,18 @@ fn serve(stream: &mut (impl Read + Write), state: &Mutex<State>) {
         ("POST", "login.microsoftonline.com" | "login.microsoftonline.us", path)
             if path.ends_with("/oauth2/v2.0/token") =>
         {
-            token_endpoint(stream, &request, state)
+            token_endpoint(stream, request, state)
         }
-        ("POST", registry, "/oauth2/exchange") => exchange(stream, &request, registry, state),
-        ("GET", _, "/metadata/identity/oauth2/token") => imds(stream, &request, state),
-        ("GET", _, "/msi/token") => app_service(stream, &request, state),
-        ("GET", _, "/arc/token") => arc(stream, &request, state),
+        ("POST", registry, "/oauth2/exchange") => exchange(stream, request, registry, state),
+        ("GET", _, "/metadata/identity/oauth2/token") => imds(stream, request, state),
+        ("GET", _, "/msi/token") => app_service(stream, request, state),
+        ("GET", _, "/arc/token") => arc(stream, request, state),
         _ => respond(stream, 404, "", "{}"),
     }
 }
 
-fn token_endpoint(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
-    let form = &request.form;
+fn token_endpoint(stream: &mut dyn Write, request: &Request, state: &Mutex<State>) {
+    let form = &request.form();
     let field = |name: &str| form.get(name).map(String::as_str);
     if request.path != format!("/{TENANT}/oauth2/v2.0/token") {
         return error(stream, 400, "invalid_request", "AADSTS90002: Tenant not found.");
@@ -351,8 +257,8 @@ fn token_endpoint(stream: &mut impl Write, request: &Request, state: &Mutex<Stat
     )
 }
 
-fn exchange(stream: &mut impl Write, request: &Request, registry: &str, state: &Mutex<State>) {
-    let form = &request.form;
+fn exchange(stream: &mut dyn Write, request: &Request, registry: &str, state: &Mutex<State>) {
+    let form = &request.form();
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     let token = field("access_token");
     let issued = state.lock().unwrap().issued.get(token).cloned();
@@ -388,7 +294,7 @@ fn exchange(stream: &mut impl Write, request: &Request, registry: &str, state: &
     respond(stream, 200, "", &serde_json::json!({"refresh_token": refresh}).to_string())
 }
 
-fn managed(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
+fn managed(stream: &mut dyn Write, request: &Request, state: &Mutex<State>) {
     let query = &request.query;
     if query.get("resource").map(String::as_str) != Some(ACR_AUDIENCE) {
         return error(stream, 400, "invalid_resource", "unexpected resource");
@@ -418,7 +324,7 @@ fn managed(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
     respond(stream, 200, "", &body.to_string())
 }
 
-fn imds(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
+fn imds(stream: &mut dyn Write, request: &Request, state: &Mutex<State>) {
     if request.header("metadata") != Some("true")
         || request.query.get("api-version").map(String::as_str) != Some("2018-02-01")
     {
@@ -427,14 +333,14 @@ fn imds(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
     managed(stream, request, state)
 }
 
-fn app_service(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
+fn app_service(stream: &mut dyn Write, request: &Request, state: &Mutex<State>) {
     if request.header("x-identity-header") != Some(APP_SERVICE_HEADER) {
         return respond(stream, 401, "", r#"{"message":"invalid X-IDENTITY-HEADER"}"#);
     }
     managed(stream, request, state)
 }
 
-fn arc(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
+fn arc(stream: &mut dyn Write, request: &Request, state: &Mutex<State>) {
     let key = state.lock().unwrap().arc_key.clone().expect("the test sets the Arc key");
     match request.header("authorization") {
         None => respond(stream, 401, &format!("WWW-Authenticate: Basic realm={}\r\n", key.0), ""),

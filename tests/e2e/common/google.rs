@@ -10,9 +10,8 @@
 
 use super::aws::rfc3339;
 use super::azure::base64url_decode;
-use super::tls::{ConnectProxy, TestPki, server_config};
-use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Read, Write};
+use super::servers::{Request, Servers};
+use std::io::Write;
 use std::net::TcpListener;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -45,10 +44,15 @@ struct State {
 }
 
 pub struct GoogleMock {
-    pub pki: TestPki,
-    pub http_port: u16,
-    pub proxy: ConnectProxy,
+    servers: Servers,
     state: Arc<Mutex<State>>,
+}
+
+impl std::ops::Deref for GoogleMock {
+    type Target = Servers;
+    fn deref(&self) -> &Servers {
+        &self.servers
+    }
 }
 
 /// A service account key file made with `openssl` (a new RSA key each time) and the
@@ -86,34 +90,10 @@ impl GoogleMock {
 
     /// The mock with its metadata server on `http` (169.254.169.254:80 in a namespace).
     pub fn start_with_http(http: TcpListener) -> GoogleMock {
-        let pki = TestPki::for_names(&NAMES);
         let state: Arc<Mutex<State>> = Arc::default();
-        let tls = server_config(&pki);
-        let https = TcpListener::bind("127.0.0.1:0").unwrap();
-        let https_port = https.local_addr().unwrap().port();
-        let http_port = http.local_addr().unwrap().port();
         let shared = state.clone();
-        std::thread::spawn(move || {
-            for stream in https.incoming().flatten() {
-                let (tls, state) = (tls.clone(), shared.clone());
-                std::thread::spawn(move || {
-                    let Ok(connection) = rustls::ServerConnection::new(tls) else { return };
-                    let mut stream = rustls::StreamOwned::new(connection, stream);
-                    serve(&mut stream, &state);
-                    stream.conn.send_close_notify();
-                    let _ = stream.flush();
-                });
-            }
-        });
-        let shared = state.clone();
-        std::thread::spawn(move || {
-            for mut stream in http.incoming().flatten() {
-                let state = shared.clone();
-                std::thread::spawn(move || serve(&mut stream, &state));
-            }
-        });
-        let proxy = ConnectProxy::start(https_port);
-        GoogleMock { pki, http_port, proxy, state }
+        let servers = Servers::start(&NAMES, http, Arc::new(move |request, stream, _| serve(request, stream, &shared)));
+        GoogleMock { servers, state }
     }
 
     /// The public half of the service account key the token endpoint trusts.
@@ -129,82 +109,13 @@ impl GoogleMock {
     pub fn seen(&self) -> Vec<String> {
         self.state.lock().unwrap().seen.clone()
     }
-
-    pub fn proxy_url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.proxy.port)
-    }
 }
 
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-    body: Vec<u8>,
+fn respond(stream: &mut dyn Write, status: u16, extra: &str, body: &str) {
+    super::servers::respond(stream, status, "application/json", extra, body)
 }
 
-impl Request {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-    }
-
-    fn form(&self) -> BTreeMap<String, String> {
-        String::from_utf8_lossy(&self.body)
-            .split('&')
-            .filter_map(|pair| pair.split_once('='))
-            .map(|(k, v)| (decode(k), decode(v)))
-            .collect()
-    }
-}
-
-fn decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            out.push(u8::from_str_radix(&text[i + 1..i + 3], 16).unwrap());
-            i += 3;
-        } else {
-            out.push(if bytes[i] == b'+' { b' ' } else { bytes[i] });
-            i += 1;
-        }
-    }
-    String::from_utf8(out).unwrap()
-}
-
-fn read_request(stream: &mut impl Read) -> Option<Request> {
-    let mut reader = BufReader::new(stream);
-    let mut line = String::new();
-    reader.read_line(&mut line).ok()?;
-    let mut parts = line.split_whitespace();
-    let (method, path) = (parts.next()?.to_string(), parts.next()?.to_string());
-    let mut headers = Vec::new();
-    loop {
-        let mut header = String::new();
-        reader.read_line(&mut header).ok()?;
-        let header = header.trim_end();
-        if header.is_empty() {
-            break;
-        }
-        let (name, value) = header.split_once(':')?;
-        headers.push((name.trim().to_ascii_lowercase(), value.trim().to_string()));
-    }
-    let length: usize = headers.iter().find(|(n, _)| n == "content-length").map_or(0, |(_, v)| v.parse().unwrap_or(0));
-    let mut body = vec![0; length];
-    reader.read_exact(&mut body).ok()?;
-    Some(Request { method, path, headers, body })
-}
-
-fn respond(stream: &mut impl Write, status: u16, extra: &str, body: &str) {
-    let _ = write!(
-        stream,
-        "HTTP/1.1 {status} Mock\r\nContent-Type: application/json\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    let _ = stream.flush();
-}
-
-fn oauth_error(stream: &mut impl Write, status: u16, error: &str, description: &str) {
+fn oauth_error(stream: &mut dyn Write, status: u16, error: &str, description: &str) {
     respond(stream, status, "", &serde_json::json!({"error": error, "error_description": description}).to_string());
 }
 
@@ -218,7 +129,7 @@ fn issue(state: &Mutex<State>, identity: &str) -> String {
     token
 }
 
-fn token_answer(stream: &mut impl Write, token: &str) {
+fn token_answer(stream: &mut dyn Write, token: &str) {
     respond(
         stream,
         200,
@@ -227,16 +138,15 @@ fn token_answer(stream: &mut impl Write, token: &str) {
     );
 }
 
-fn serve(stream: &mut (impl Read + Write), state: &Mutex<State>) {
-    let Some(request) = read_request(stream) else { return };
-    let host = request.header("host").unwrap_or_default().to_string();
-    state.lock().unwrap().seen.push(format!("{} {host}{}", request.method, request.path.split('?').next().unwrap()));
-    let path = request.path.split('?').next().unwrap_or_default().to_string();
+fn serve(request: &Request, stream: &mut dyn Write, state: &Mutex<State>) {
+    let host = request.host().to_string();
+    state.lock().unwrap().seen.push(format!("{} {host}{}", request.method, request.path));
+    let path = request.path.clone();
     match (request.method.as_str(), host.as_str(), path.as_str()) {
-        ("POST", "oauth2.googleapis.com", "/token") => token_endpoint(stream, &request, state),
-        ("POST", "sts.googleapis.com", "/v1/token") => sts(stream, &request, state),
+        ("POST", "oauth2.googleapis.com", "/token") => token_endpoint(stream, request, state),
+        ("POST", "sts.googleapis.com", "/v1/token") => sts(stream, request, state),
         ("POST", "iamcredentials.googleapis.com", path) if path.ends_with(":generateAccessToken") => {
-            iam(stream, &request, path, state)
+            iam(stream, request, path, state)
         }
         ("GET", _, "/computeMetadata/v1/instance/service-accounts/default/token") => {
             if request.header("metadata-flavor") != Some("Google") {
@@ -251,7 +161,7 @@ fn serve(stream: &mut (impl Read + Write), state: &Mutex<State>) {
     }
 }
 
-fn token_endpoint(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
+fn token_endpoint(stream: &mut dyn Write, request: &Request, state: &Mutex<State>) {
     let mode = state.lock().unwrap().mode.clone();
     if let Some(TokenMode::Fail(status, body)) = mode {
         return respond(stream, status, "", &body);
@@ -305,7 +215,7 @@ fn verify_assertion(assertion: &str, public_key: &[u8]) -> Result<(), String> {
     if valid { Ok(()) } else { Err(format!("Invalid JWT claims: {claims}")) }
 }
 
-fn sts(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
+fn sts(stream: &mut dyn Write, request: &Request, state: &Mutex<State>) {
     let form = request.form();
     let field = |name: &str| form.get(name).map(String::as_str).unwrap_or_default();
     let ok = field("grant_type") == "urn:ietf:params:oauth:grant-type:token-exchange"
@@ -328,7 +238,7 @@ fn sts(stream: &mut impl Write, request: &Request, state: &Mutex<State>) {
     )
 }
 
-fn iam(stream: &mut impl Write, request: &Request, path: &str, state: &Mutex<State>) {
+fn iam(stream: &mut dyn Write, request: &Request, path: &str, state: &Mutex<State>) {
     let bearer = request.header("authorization").and_then(|a| a.strip_prefix("Bearer ")).unwrap_or_default();
     if !state.lock().unwrap().issued.iter().any(|t| t == bearer) {
         return respond(

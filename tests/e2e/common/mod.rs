@@ -114,6 +114,7 @@ pub mod google;
 pub mod kubelet;
 pub mod mock;
 pub mod netns;
+pub mod servers;
 pub mod tls;
 
 pub const NOT_FOUND: &str = "credentials not found in native keychain\n";
