@@ -15,10 +15,18 @@ pub struct Builtin {
 include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 impl Builtin {
-    /// The plugin's manifest (validated by the test suite, so parsing cannot fail).
+    /// The plugin's manifest (validated by the test suite, so parsing cannot fail), parsed
+    /// once per process: config loading and every grant computation ask for it.
     pub fn manifest(&self) -> Manifest {
-        Manifest::parse(self.manifest_text)
-            .unwrap_or_else(|e| panic!("the manifest of built-in plugin {} is invalid: {e}", self.name))
+        static PARSED: std::sync::OnceLock<Vec<std::sync::OnceLock<Manifest>>> = std::sync::OnceLock::new();
+        let parsed = PARSED.get_or_init(|| BUILTINS.iter().map(|_| std::sync::OnceLock::new()).collect());
+        let index = BUILTINS.iter().position(|builtin| builtin.name == self.name).expect("a built-in");
+        parsed[index]
+            .get_or_init(|| {
+                Manifest::parse(self.manifest_text)
+                    .unwrap_or_else(|e| panic!("the manifest of built-in plugin {} is invalid: {e}", self.name))
+            })
+            .clone()
     }
 }
 

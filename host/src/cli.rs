@@ -124,7 +124,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         writeln!(out, "{}", protocol::usage(NAME))?;
         return Ok(ExitCode::FAILURE);
     }
-    let cli = match Cli::try_parse_from(&args) {
+    let cli = match plain_action(&args).map_or_else(|| Cli::try_parse_from(&args), Ok) {
         Ok(cli) => cli,
         Err(error) => return parse_failure(&args, error, &mut out),
     };
@@ -177,6 +177,22 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     out.flush()?;
     Ok(code)
+}
+
+/// The command line as Docker and the kubelet give it (one action, no options), without
+/// building clap's parser: every cache hit starts here, and building the parser is work a
+/// hit does not need.
+fn plain_action(args: &[String]) -> Option<Cli> {
+    let [_, action] = args else { return None };
+    let command = match action.as_str() {
+        "get" => Command::Get,
+        "store" => Command::Store,
+        "erase" => Command::Erase,
+        "list" => Command::List,
+        "kubelet" => Command::Kubelet,
+        _ => return None,
+    };
+    Some(Cli { config: None, verbose: 0, log_level: None, log_file: None, command })
 }
 
 /// The command line, with the `kubelet` action added when the program runs under a
