@@ -131,14 +131,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
     let action = match cli.command {
         Command::Audit { json } => return audit(&cli, json, &mut out),
         Command::Precompile => return precompile(&cli, &mut out),
-        Command::Store => Action::Store,
-        Command::Get => Action::Get,
-        Command::Erase => Action::Erase,
-        Command::List => Action::List,
-        Command::Version => Action::Version,
-        Command::Kubelet => Action::Get,
+        Command::Store => Some(Action::Store),
+        Command::Get => Some(Action::Get),
+        Command::Erase => Some(Action::Erase),
+        Command::List => Some(Action::List),
+        Command::Version => Some(Action::Version),
+        // The kubelet's provider protocol.
+        Command::Kubelet => None,
     };
-    let kubelet = matches!(cli.command, Command::Kubelet);
 
     let level = cli
         .log_level
@@ -157,8 +157,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
 
     let stdin = match action {
-        Action::Store | Action::Get | Action::Erase => read_stdin()?,
-        Action::List | Action::Version => Vec::new(),
+        None | Some(Action::Store | Action::Get | Action::Erase) => read_stdin()?,
+        Some(Action::List | Action::Version) => Vec::new(),
     };
     let config_with_logging = || {
         let loaded = load_config(&cli);
@@ -170,10 +170,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
         }
         loaded
     };
-    let code = if kubelet {
-        app::kubelet(&stdin, &mut out, &mut std::io::stderr(), config_with_logging, &mut WasmPlugins::default())?
-    } else {
-        app::run(action, &stdin, &mut out, config_with_logging, &mut WasmPlugins::default())?
+    let code = match action {
+        Some(action) => app::run(action, &stdin, &mut out, config_with_logging, &mut WasmPlugins::default())?,
+        None => {
+            app::kubelet(&stdin, &mut out, &mut std::io::stderr(), config_with_logging, &mut WasmPlugins::default())?
+        }
     };
     out.flush()?;
     Ok(code)
