@@ -10,8 +10,8 @@ use common::azure::{
     APP_SERVICE_HEADER, AzureMock, FEDERATED_TOKEN, SP_CLIENT, SP_SECRET, TENANT, UAMI_A, UAMI_B, WI_CLIENT,
     identity_of,
 };
-use common::netns::NetNs;
-use common::{NOT_FOUND, Output, Sandbox};
+use common::netns::Namespaced;
+use common::{NOT_FOUND, Output};
 use std::path::PathBuf;
 
 const REGISTRY: &str = "myreg.azurecr.io";
@@ -19,67 +19,35 @@ const NULL_GUID: &str = "00000000-0000-0000-0000-000000000000";
 const SP_ENV: [(&str, &str); 3] =
     [("AZURE_TENANT_ID", TENANT), ("AZURE_CLIENT_ID", SP_CLIENT), ("AZURE_CLIENT_SECRET", SP_SECRET)];
 
-/// A scratch home, the mock, and a network namespace of the test's own in which both the
-/// mock and the binary run: whatever a test forgets to stub, nothing leaves the namespace
-/// (CI machines are cloud instances with real metadata services).
-struct Setup {
-    sandbox: Sandbox,
-    mock: AzureMock,
-    ca: PathBuf,
-    ns: NetNs,
+type Setup = Namespaced<AzureMock>;
+
+/// A machine with no instance metadata service (a laptop, a CI runner elsewhere).
+fn machine() -> Setup {
+    Setup::start(false, AzureMock::start_with_http)
 }
 
-impl Setup {
-    /// A machine with no instance metadata service (a laptop, a CI runner elsewhere).
-    fn new() -> Setup {
-        let ns = NetNs::with_instance_metadata_address();
-        let mock = ns.inside(AzureMock::start);
-        Setup::with(mock, ns)
-    }
+/// An Azure VM: instance metadata at its real address, with these identities.
+fn vm(system_assigned: bool, user_assigned: &[&str]) -> Setup {
+    let setup = Setup::start(true, AzureMock::start_with_http);
+    setup.mock.identities(system_assigned, user_assigned);
+    setup
+}
 
-    /// An Azure VM: instance metadata at its real address, with these identities.
-    fn vm(system_assigned: bool, user_assigned: &[&str]) -> Setup {
-        let ns = NetNs::with_instance_metadata_address();
-        let mock = ns.inside(|| AzureMock::start_with_http(std::net::TcpListener::bind("169.254.169.254:80").unwrap()));
-        mock.identities(system_assigned, user_assigned);
-        Setup::with(mock, ns)
-    }
-
-    fn with(mock: AzureMock, ns: NetNs) -> Setup {
-        let sandbox = Sandbox::new();
-        let ca = sandbox.write("ca.pem", &mock.pki.ca_pem);
-        Setup { sandbox, mock, ca, ns }
-    }
-
-    /// A config routing `*.azurecr.io` to `acr` with the manifest's grants plus the mock's
-    /// plain-HTTP port and `files`, and `extra` lines for `[plugins.acr]`.
-    fn config(&self, files: &[&str], extra: &str) -> PathBuf {
-        let manifest: toml::Table = toml::from_str(include_str!("../../plugins/acr/manifest.toml")).unwrap();
-        let list = |name: &str| -> Vec<String> {
-            manifest[name].as_array().unwrap().iter().map(|g| g.as_str().unwrap().to_string()).collect()
-        };
-        let mut network = list("network");
-        network.push(format!("http://127.0.0.1:{}", self.mock.http_port));
-        let mut granted = list("files");
-        granted.extend(files.iter().map(|f| f.to_string()));
-        let config = format!(
-            "[routes]\n\"*.azurecr.io\" = \"acr\"\n\n[plugins.acr]\nnetwork = {network:?}\nfiles = {granted:?}\n{extra}\n"
-        );
-        self.sandbox.write("config.toml", &config)
-    }
-
-    fn run(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
-        let mut command = self.ns.command(&self.sandbox, args);
-        command.env("HTTPS_PROXY", self.mock.proxy_url()).env("SSL_CERT_FILE", &self.ca).envs(env.iter().copied());
-        common::run(command, stdin)
-    }
-
-    fn get(&self, config: Option<&PathBuf>, registry: &str, env: &[(&str, &str)]) -> Output {
-        match config {
-            Some(config) => self.run(&["--config", config.to_str().unwrap(), "get"], registry, env),
-            None => self.run(&["get"], registry, env),
-        }
-    }
+/// A config routing `*.azurecr.io` to `acr` with the manifest's grants plus the mock's
+/// plain-HTTP port and `files`, and `extra` lines for `[plugins.acr]`.
+fn config_file(setup: &Setup, files: &[&str], extra: &str) -> PathBuf {
+    let manifest: toml::Table = toml::from_str(include_str!("../../plugins/acr/manifest.toml")).unwrap();
+    let list = |name: &str| -> Vec<String> {
+        manifest[name].as_array().unwrap().iter().map(|g| g.as_str().unwrap().to_string()).collect()
+    };
+    let mut network = list("network");
+    network.push(format!("http://127.0.0.1:{}", setup.mock.http_port));
+    let mut granted = list("files");
+    granted.extend(files.iter().map(|f| f.to_string()));
+    let config = format!(
+        "[routes]\n\"*.azurecr.io\" = \"acr\"\n\n[plugins.acr]\nnetwork = {network:?}\nfiles = {granted:?}\n{extra}\n"
+    );
+    setup.sandbox.write("config.toml", &config)
 }
 
 /// The answer is the null GUID and a refresh token the mock issued to `identity`.
@@ -96,7 +64,7 @@ fn failed(output: &Output, line: &str) {
 
 #[test]
 fn a_service_principal_with_no_config_at_all() {
-    let setup = Setup::new();
+    let setup = machine();
     answered(&setup.get(None, REGISTRY, &SP_ENV), REGISTRY, "service-principal");
     let hosts: Vec<String> = setup.mock.seen().iter().map(|s| format!("{} {}{}", s.method, s.host, s.path)).collect();
     assert_eq!(
@@ -110,16 +78,16 @@ fn a_service_principal_with_no_config_at_all() {
 
 #[test]
 fn a_sovereign_cloud_registry_uses_its_own_authority() {
-    let setup = Setup::new();
+    let setup = machine();
     answered(&setup.get(None, "govreg.azurecr.us", &SP_ENV), "govreg.azurecr.us", "service-principal");
     assert_eq!(setup.mock.seen()[0].host, "login.microsoftonline.us");
 }
 
 #[test]
 fn workload_identity_from_the_projected_token_file() {
-    let setup = Setup::new();
+    let setup = machine();
     let token_file = setup.sandbox.write("azure-identity-token", FEDERATED_TOKEN);
-    let config = setup.config(&[token_file.to_str().unwrap()], "");
+    let config = config_file(&setup, &[token_file.to_str().unwrap()], "");
     let env = [
         ("AZURE_TENANT_ID", TENANT),
         ("AZURE_CLIENT_ID", WI_CLIENT),
@@ -130,9 +98,9 @@ fn workload_identity_from_the_projected_token_file() {
 
 #[test]
 fn app_service_identity_endpoint() {
-    let setup = Setup::new();
+    let setup = machine();
     setup.mock.identities(true, &[]);
-    let config = setup.config(&[], "");
+    let config = config_file(&setup, &[], "");
     let endpoint = format!("http://127.0.0.1:{}/msi/token", setup.mock.http_port);
     let env = [("IDENTITY_ENDPOINT", endpoint.as_str()), ("IDENTITY_HEADER", APP_SERVICE_HEADER)];
     answered(&setup.get(Some(&config), REGISTRY, &env), REGISTRY, "system-assigned");
@@ -140,13 +108,13 @@ fn app_service_identity_endpoint() {
 
 #[test]
 fn azure_arc_challenge_and_key_file() {
-    let setup = Setup::new();
+    let setup = machine();
     setup.mock.identities(true, &[]);
     std::fs::create_dir_all(setup.sandbox.path("tokens")).unwrap();
     let key = setup.sandbox.write("tokens/5c0e8a.key", "arc-key-contents");
     setup.mock.arc_key(key.to_str().unwrap(), "arc-key-contents");
     let pattern = format!("{}/*.key", setup.sandbox.path("tokens").display());
-    let config = setup.config(&[&pattern], "");
+    let config = config_file(&setup, &[&pattern], "");
     let endpoint = format!("http://127.0.0.1:{}/arc/token", setup.mock.http_port);
     let env = [("IDENTITY_ENDPOINT", endpoint.as_str()), ("IMDS_ENDPOINT", "http://localhost:40342")];
     answered(&setup.get(Some(&config), REGISTRY, &env), REGISTRY, "system-assigned");
@@ -156,21 +124,21 @@ fn azure_arc_challenge_and_key_file() {
 
 #[test]
 fn instance_metadata_with_no_config_at_all() {
-    let setup = Setup::vm(true, &[]);
+    let setup = vm(true, &[]);
     answered(&setup.get(None, REGISTRY, &[]), REGISTRY, "system-assigned");
     assert_eq!(setup.mock.seen()[0].host, "169.254.169.254");
 }
 
 #[test]
 fn user_assigned_identities_are_chosen_by_setting() {
-    let setup = Setup::vm(false, &[UAMI_A, UAMI_B]);
+    let setup = vm(false, &[UAMI_A, UAMI_B]);
     failed(
         &setup.get(None, REGISTRY, &[]),
         "docker-credential-wasm: plugin \"acr\": invalid input: Azure identity from instance metadata: the instance metadata service: HTTP 400 invalid_request Multiple user assigned identities exist, please specify the clientId / resourceId of the identity in the token request; choose one with the client-id, object-id or resource-id setting",
     );
-    let config = setup.config(&[], &format!("settings = {{ client-id = \"{UAMI_B}\" }}"));
+    let config = config_file(&setup, &[], &format!("settings = {{ client-id = \"{UAMI_B}\" }}"));
     answered(&setup.get(Some(&config), REGISTRY, &[]), REGISTRY, &format!("uami-{UAMI_B}"));
-    let missing = setup.config(&[], "settings = { client-id = \"cccccccc-0000-0000-0000-000000000003\" }");
+    let missing = config_file(&setup, &[], "settings = { client-id = \"cccccccc-0000-0000-0000-000000000003\" }");
     failed(
         &setup.get(Some(&missing), REGISTRY, &[]),
         "docker-credential-wasm: plugin \"acr\": invalid input: Azure identity from instance metadata: the instance metadata service: HTTP 400 invalid_request Identity not found; the identity is not assigned to this machine",
@@ -179,7 +147,7 @@ fn user_assigned_identities_are_chosen_by_setting() {
 
 #[test]
 fn no_identity_anywhere_is_not_found() {
-    let setup = Setup::new();
+    let setup = machine();
     let output = setup.run(&["-v", "get"], REGISTRY, &[]);
     assert_eq!((output.stdout.as_str(), output.code), (NOT_FOUND, 1));
     assert!(output.stderr.contains("credentials not found: plugin \"acr\": no Azure identity found; tried service-account token: the request carries no service-account token; client secret: AZURE_CLIENT_SECRET is not set; workload identity: AZURE_FEDERATED_TOKEN_FILE is not set; App Service: IDENTITY_ENDPOINT and IDENTITY_HEADER are not set; Azure Arc: IDENTITY_ENDPOINT and IMDS_ENDPOINT are not set (no Arc agent); instance metadata: no instance metadata service (GET http://169.254.169.254/metadata/identity/oauth2/token: connection refused)"), "{}", output.stderr);
@@ -187,7 +155,7 @@ fn no_identity_anywhere_is_not_found() {
 
 #[test]
 fn refusals_name_the_cause() {
-    let setup = Setup::new();
+    let setup = machine();
     failed(
         &setup.get(None, "locked.azurecr.io", &SP_ENV),
         "docker-credential-wasm: plugin \"acr\": denied: ACR token exchange at locked.azurecr.io: HTTP 401 authentication required; the identity from client secret may lack the AcrPull role on locked.azurecr.io, or the registry is in another tenant",
@@ -203,7 +171,7 @@ fn refusals_name_the_cause() {
 
 #[test]
 fn answers_are_reused_inside_the_refresh_tokens_life_and_fetched_anew_after() {
-    let setup = Setup::new();
+    let setup = machine();
     setup.mock.refresh_lifetime(4);
     answered(&setup.get(None, REGISTRY, &SP_ENV), REGISTRY, "service-principal");
     answered(&setup.get(None, REGISTRY, &SP_ENV), REGISTRY, "service-principal");
@@ -216,7 +184,7 @@ fn answers_are_reused_inside_the_refresh_tokens_life_and_fetched_anew_after() {
 
 #[test]
 fn the_kubelet_exchanges_a_pods_token_for_its_annotated_identity() {
-    let setup = Setup::new();
+    let setup = machine();
     let request = format!(
         r#"{{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1","image":"{REGISTRY}/team/app","serviceAccountToken":"{FEDERATED_TOKEN}","serviceAccountAnnotations":{{"kubernetes.azure.com/acr-client-id":"{WI_CLIENT}","kubernetes.azure.com/acr-tenant-id":"{TENANT}"}}}}"#
     );

@@ -7,74 +7,37 @@
 mod common;
 
 use common::google::{GoogleMock, SA_EMAIL, SUBJECT_TOKEN, TokenMode, USER_CLIENT, WIF_AUDIENCE, service_account_key};
-use common::netns::NetNs;
-use common::{NOT_FOUND, Output, Sandbox, credentials_json};
+use common::netns::Namespaced;
+use common::{NOT_FOUND, Output, credentials_json};
 use std::path::PathBuf;
 
 const REGISTRY: &str = "europe-west3-docker.pkg.dev";
 
-struct Setup {
-    sandbox: Sandbox,
-    mock: GoogleMock,
-    ca: PathBuf,
-    ns: NetNs,
+type Setup = Namespaced<GoogleMock>;
+
+/// A machine with no metadata server.
+fn machine() -> Setup {
+    Setup::start(false, GoogleMock::start_with_http)
 }
 
-impl Setup {
-    /// A machine with no metadata server.
-    fn new() -> Setup {
-        let ns = NetNs::with_instance_metadata_address();
-        let mock = ns.inside(GoogleMock::start);
-        Setup::with(mock, ns)
-    }
+/// A config routing `*-docker.pkg.dev` to `gcr` with the manifest's grants plus `files`,
+/// and `extra` lines for `[plugins.gcr]`.
+fn config_file(setup: &Setup, files: &[&str], extra: &str) -> PathBuf {
+    let manifest: toml::Table = toml::from_str(include_str!("../../plugins/gcr/manifest.toml")).unwrap();
+    let mut granted: Vec<String> =
+        manifest["files"].as_array().unwrap().iter().map(|g| g.as_str().unwrap().to_string()).collect();
+    granted.extend(files.iter().map(|f| f.to_string()));
+    let config = format!("[routes]\n\"*-docker.pkg.dev\" = \"gcr\"\n\n[plugins.gcr]\nfiles = {granted:?}\n{extra}\n");
+    setup.sandbox.write("config.toml", &config)
+}
 
-    /// A Compute Engine VM: the metadata server at its real address.
-    fn vm() -> Setup {
-        let ns = NetNs::with_instance_metadata_address();
-        let mock =
-            ns.inside(|| GoogleMock::start_with_http(std::net::TcpListener::bind("169.254.169.254:80").unwrap()));
-        Setup::with(mock, ns)
-    }
-
-    fn with(mock: GoogleMock, ns: NetNs) -> Setup {
-        let sandbox = Sandbox::new();
-        let ca = sandbox.write("ca.pem", &mock.pki.ca_pem);
-        Setup { sandbox, mock, ca, ns }
-    }
-
-    /// A config routing `*-docker.pkg.dev` to `gcr` with the manifest's grants plus `files`,
-    /// and `extra` lines for `[plugins.gcr]`.
-    fn config(&self, files: &[&str], extra: &str) -> PathBuf {
-        let manifest: toml::Table = toml::from_str(include_str!("../../plugins/gcr/manifest.toml")).unwrap();
-        let mut granted: Vec<String> =
-            manifest["files"].as_array().unwrap().iter().map(|g| g.as_str().unwrap().to_string()).collect();
-        granted.extend(files.iter().map(|f| f.to_string()));
-        let config =
-            format!("[routes]\n\"*-docker.pkg.dev\" = \"gcr\"\n\n[plugins.gcr]\nfiles = {granted:?}\n{extra}\n");
-        self.sandbox.write("config.toml", &config)
-    }
-
-    fn run(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> Output {
-        let mut command = self.ns.command(&self.sandbox, args);
-        command.env("HTTPS_PROXY", self.mock.proxy_url()).env("SSL_CERT_FILE", &self.ca).envs(env.iter().copied());
-        common::run(command, stdin)
-    }
-
-    fn get(&self, config: Option<&PathBuf>, registry: &str, env: &[(&str, &str)]) -> Output {
-        match config {
-            Some(config) => self.run(&["--config", config.to_str().unwrap(), "get"], registry, env),
-            None => self.run(&["get"], registry, env),
-        }
-    }
-
-    /// A service account key file the mock trusts, granted in a config.
-    fn service_account(&self) -> (PathBuf, PathBuf) {
-        let (file, public) = service_account_key(self.sandbox.dir.path());
-        self.mock.trust(public);
-        let key = self.sandbox.write("sa.json", &file);
-        let config = self.config(&[key.to_str().unwrap()], "");
-        (key, config)
-    }
+/// A service account key file the mock trusts, granted in a config.
+fn service_account(setup: &Setup) -> (PathBuf, PathBuf) {
+    let (file, public) = service_account_key(setup.sandbox.dir.path());
+    setup.mock.trust(public);
+    let key = setup.sandbox.write("sa.json", &file);
+    let config = config_file(setup, &[key.to_str().unwrap()], "");
+    (key, config)
 }
 
 fn answered(output: &Output, registry: &str, token: &str) {
@@ -92,8 +55,8 @@ fn failed(output: &Output, line: &str) {
 
 #[test]
 fn a_service_account_key_signs_an_assertion_the_token_endpoint_verifies() {
-    let setup = Setup::new();
-    let (key, config) = setup.service_account();
+    let setup = machine();
+    let (key, config) = service_account(&setup);
     let env = [("GOOGLE_APPLICATION_CREDENTIALS", key.to_str().unwrap())];
     answered(&setup.get(Some(&config), REGISTRY, &env), REGISTRY, "ya29.sa-puller");
     assert_eq!(setup.mock.seen(), ["POST oauth2.googleapis.com/token"]);
@@ -111,7 +74,7 @@ fn a_service_account_key_signs_an_assertion_the_token_endpoint_verifies() {
 
 #[test]
 fn gclouds_application_default_credentials_with_no_config_at_all() {
-    let setup = Setup::new();
+    let setup = machine();
     std::fs::create_dir_all(setup.sandbox.path(".config/gcloud")).unwrap();
     let (client, secret, refresh) = USER_CLIENT;
     let adc = serde_json::json!({"type": "authorized_user", "client_id": client, "client_secret": secret, "refresh_token": refresh});
@@ -123,7 +86,7 @@ fn gclouds_application_default_credentials_with_no_config_at_all() {
 
 #[test]
 fn workload_identity_federation_then_impersonation() {
-    let setup = Setup::new();
+    let setup = machine();
     let subject = setup.sandbox.write("subject-token", SUBJECT_TOKEN);
     let file = serde_json::json!({
         "type": "external_account", "audience": WIF_AUDIENCE,
@@ -132,7 +95,7 @@ fn workload_identity_federation_then_impersonation() {
         "service_account_impersonation_url": format!("https://iamcredentials.googleapis.com/v1/projects/-/serviceAccounts/{SA_EMAIL}:generateAccessToken"),
     });
     let wif = setup.sandbox.write("wif.json", &file.to_string());
-    let config = setup.config(&[wif.to_str().unwrap(), subject.to_str().unwrap()], "");
+    let config = config_file(&setup, &[wif.to_str().unwrap(), subject.to_str().unwrap()], "");
     let env = [("GOOGLE_APPLICATION_CREDENTIALS", wif.to_str().unwrap())];
     answered(&setup.get(Some(&config), REGISTRY, &env), REGISTRY, &format!("ya29.as-{SA_EMAIL}"));
     assert_eq!(
@@ -146,7 +109,7 @@ fn workload_identity_federation_then_impersonation() {
 
 #[test]
 fn an_impersonated_service_account_file_impersonates_with_its_source_credentials() {
-    let setup = Setup::new();
+    let setup = machine();
     let (client_id, client_secret, refresh_token) = USER_CLIENT;
     let file = serde_json::json!({
         "type": "impersonated_service_account",
@@ -168,14 +131,14 @@ fn an_impersonated_service_account_file_impersonates_with_its_source_credentials
 
 #[test]
 fn the_metadata_server_with_no_config_at_all() {
-    let setup = Setup::vm();
+    let setup = Setup::start(true, GoogleMock::start_with_http);
     answered(&setup.get(None, "gcr.io", &[]), "gcr.io", "ya29.metadata-default");
     assert_eq!(setup.mock.seen(), ["GET 169.254.169.254/computeMetadata/v1/instance/service-accounts/default/token"]);
 }
 
 #[test]
 fn no_credentials_anywhere_is_not_found() {
-    let setup = Setup::new();
+    let setup = machine();
     let output = setup.run(&["-v", "get"], "gcr.io", &[]);
     assert_eq!((output.stdout.as_str(), output.code), (NOT_FOUND, 1));
     assert!(
@@ -195,8 +158,8 @@ fn token_endpoint_failures_name_the_endpoint() {
             "the answer is not the expected JSON: EOF while parsing a string at line 1 column 12",
         ),
     ] {
-        let setup = Setup::new();
-        let (key, config) = setup.service_account();
+        let setup = machine();
+        let (key, config) = service_account(&setup);
         setup.mock.token_mode(mode);
         let env = [("GOOGLE_APPLICATION_CREDENTIALS", key.to_str().unwrap())];
         failed(
@@ -208,8 +171,8 @@ fn token_endpoint_failures_name_the_endpoint() {
 
 #[test]
 fn the_kubelet_exchanges_a_pods_token_and_impersonates_its_annotated_account() {
-    let setup = Setup::new();
-    let config = setup.config(&[], &format!("settings = {{ workload-identity-audience = \"{WIF_AUDIENCE}\" }}"));
+    let setup = machine();
+    let config = config_file(&setup, &[], &format!("settings = {{ workload-identity-audience = \"{WIF_AUDIENCE}\" }}"));
     let request = format!(
         r#"{{"kind":"CredentialProviderRequest","apiVersion":"credentialprovider.kubelet.k8s.io/v1","image":"{REGISTRY}/p/r/app","serviceAccountToken":"{SUBJECT_TOKEN}","serviceAccountAnnotations":{{"iam.gke.io/gcp-service-account":"{SA_EMAIL}"}}}}"#
     );

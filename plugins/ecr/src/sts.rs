@@ -24,20 +24,9 @@ pub fn assume_role_with_web_identity(
     role: &Role,
     token: &str,
 ) -> Result<AwsCredentials, Error> {
-    let mut fields = vec![
-        ("Action", "AssumeRoleWithWebIdentity"),
-        ("Version", "2011-06-15"),
-        ("RoleArn", role.arn.as_str()),
-        ("RoleSessionName", role.session_name.as_str()),
-        ("WebIdentityToken", token),
-    ];
-    let duration = role.duration_seconds.map(|d| d.to_string());
-    if let Some(duration) = &duration {
-        fields.push(("DurationSeconds", duration));
-    }
-    let request = Request::post(&format!("{}/", sts.url)).form(&fields).header("user-agent", crate::USER_AGENT);
-    let response = context.send(&request)?;
-    credentials_from(&response, "AssumeRoleWithWebIdentity", &role.arn)
+    let action = "AssumeRoleWithWebIdentity";
+    let request = form(sts, action, role, Some(("WebIdentityToken", token))).header("user-agent", crate::USER_AGENT);
+    credentials_from(&context.send(&request)?, action, &role.arn)
 }
 
 /// Assumes `role` with `source` credentials.
@@ -47,23 +36,25 @@ pub fn assume_role(
     role: &Role,
     source: &AwsCredentials,
 ) -> Result<AwsCredentials, Error> {
+    let request = form(sts, "AssumeRole", role, role.external_id.as_deref().map(|id| ("ExternalId", id)));
+    let request = signed(request, source, &sts.region, "sts", context.now())?.header("user-agent", crate::USER_AGENT);
+    credentials_from(&context.send(&request)?, "AssumeRole", &role.arn)
+}
+
+/// The query-protocol request for `action` on `role`, with one `extra` field.
+fn form(sts: &Endpoint, action: &str, role: &Role, extra: Option<(&str, &str)>) -> Request {
     let mut fields = vec![
-        ("Action", "AssumeRole"),
+        ("Action", action),
         ("Version", "2011-06-15"),
-        ("RoleArn", role.arn.as_str()),
-        ("RoleSessionName", role.session_name.as_str()),
+        ("RoleArn", &role.arn),
+        ("RoleSessionName", &role.session_name),
     ];
-    if let Some(external_id) = &role.external_id {
-        fields.push(("ExternalId", external_id));
-    }
+    fields.extend(extra);
     let duration = role.duration_seconds.map(|d| d.to_string());
     if let Some(duration) = &duration {
         fields.push(("DurationSeconds", duration));
     }
-    let request = Request::post(&format!("{}/", sts.url)).form(&fields);
-    let request = signed(request, source, &sts.region, "sts", context.now())?.header("user-agent", crate::USER_AGENT);
-    let response = context.send(&request)?;
-    credentials_from(&response, "AssumeRole", &role.arn)
+    Request::post(&format!("{}/", sts.url)).form(&fields)
 }
 
 /// `request` with SigV4 headers for `service` in `region` (its `host` is signed from the URL).

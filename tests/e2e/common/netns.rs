@@ -64,3 +64,41 @@ impl Drop for NetNs {
         let _ = std::process::Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
+
+/// A test of a cloud plugin: a scratch home, and the cloud's mock and the binary both inside
+/// a namespace of the test's own, with HTTPS through the mock's proxy and its CA trusted.
+/// Whatever a test forgets to stub, nothing leaves the namespace.
+pub struct Namespaced<M> {
+    pub sandbox: super::Sandbox,
+    pub mock: M,
+    pub ca: std::path::PathBuf,
+    pub ns: NetNs,
+}
+
+impl<M: std::ops::Deref<Target = super::servers::Servers> + Send + 'static> Namespaced<M> {
+    /// Starts the mock with `start`, its plain-HTTP side at the instance metadata address
+    /// when `metadata` (a cloud VM), else on an ephemeral loopback port (a machine without).
+    pub fn start(metadata: bool, start: fn(std::net::TcpListener) -> M) -> Self {
+        let ns = NetNs::with_instance_metadata_address();
+        let address = if metadata { "169.254.169.254:80" } else { "127.0.0.1:0" };
+        let mock = ns.inside(move || start(std::net::TcpListener::bind(address).unwrap()));
+        let sandbox = super::Sandbox::new();
+        let ca = sandbox.write("ca.pem", &mock.pki.ca_pem);
+        Namespaced { sandbox, mock, ca, ns }
+    }
+
+    /// Runs the binary in the namespace with `args`, `stdin` and `env`.
+    pub fn run(&self, args: &[&str], stdin: &str, env: &[(&str, &str)]) -> super::Output {
+        let mut command = self.ns.command(&self.sandbox, args);
+        command.env("HTTPS_PROXY", self.mock.proxy_url()).env("SSL_CERT_FILE", &self.ca).envs(env.iter().copied());
+        super::run(command, stdin)
+    }
+
+    /// `get` for `registry`, with `config` if given.
+    pub fn get(&self, config: Option<&std::path::PathBuf>, registry: &str, env: &[(&str, &str)]) -> super::Output {
+        match config {
+            Some(config) => self.run(&["--config", config.to_str().unwrap(), "get"], registry, env),
+            None => self.run(&["get"], registry, env),
+        }
+    }
+}
