@@ -132,6 +132,11 @@ impl Scripted {
         self.sent.borrow()[index].headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone())
     }
 
+    /// The form fields of the `index`th request, decoded.
+    pub fn form(&self, index: usize) -> Vec<(String, String)> {
+        crate::http::form_decode(&self.body(index))
+    }
+
     /// The body of the `index`th request as text.
     pub fn body(&self, index: usize) -> String {
         String::from_utf8(self.sent.borrow()[index].body.clone()).expect("a text body")

@@ -147,6 +147,36 @@ pub fn form_encode(text: &str) -> String {
     out
 }
 
+/// The name/value pairs of a form body or query, percent-decoded (`+` is a space).
+pub fn form_decode(text: &str) -> Vec<(String, String)> {
+    let decode = |part: &str| {
+        let bytes = part.as_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            match (bytes[i], bytes.get(i + 1).and_then(|&b| hex(b)), bytes.get(i + 2).and_then(|&b| hex(b))) {
+                (b'%', Some(high), Some(low)) => {
+                    out.push((high * 16 + low) as u8);
+                    i += 3;
+                }
+                (byte, _, _) => {
+                    out.push(if byte == b'+' { b' ' } else { byte });
+                    i += 1;
+                }
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    text.split('&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+            (decode(name), decode(value))
+        })
+        .collect()
+}
+
 /// The parts of an `http`/`https` URL the request needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Url {
@@ -333,6 +363,9 @@ mod tests {
             request.headers,
             vec![("content-type".to_string(), "application/x-www-form-urlencoded".to_string())]
         );
+        let decoded = form_decode(&String::from_utf8(request.body.clone()).unwrap());
+        let expected = [("Action", "AssumeRole"), ("RoleArn", "arn:aws:iam::1:role/a b+c")];
+        assert_eq!(decoded, expected.map(|(k, v)| (k.to_string(), v.to_string())));
         let shown = format!("{:?}", request.header("x-secret", "v"));
         assert_eq!(
             shown,

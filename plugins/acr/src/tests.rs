@@ -46,17 +46,6 @@ fn aad_answer(effects: Scripted, authority: &str) -> Scripted {
     effects.answer(&format!("POST {authority}/{TENANT}/oauth2/v2.0/token"), 200, &body)
 }
 
-fn form(effects: &Scripted, index: usize) -> Vec<(String, String)> {
-    effects
-        .body(index)
-        .split('&')
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap();
-            (k.to_string(), v.replace("%3A", ":").replace("%2F", "/").replace("%2E", "."))
-        })
-        .collect()
-}
-
 #[test]
 fn a_service_principal_secret_is_exchanged_for_a_refresh_token() {
     let effects = with_exchange(aad_answer(
@@ -73,7 +62,7 @@ fn a_service_principal_secret_is_exchanged_for_a_refresh_token() {
     );
     let fields = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
     assert_eq!(
-        form(&effects, 0),
+        effects.form(0),
         fields(&[
             ("grant_type", "client_credentials"),
             ("client_id", CLIENT),
@@ -82,7 +71,7 @@ fn a_service_principal_secret_is_exchanged_for_a_refresh_token() {
         ])
     );
     assert_eq!(
-        form(&effects, 1),
+        effects.form(1),
         fields(&[
             ("grant_type", "access_token"),
             ("service", REGISTRY),
@@ -103,7 +92,7 @@ fn workload_identity_sends_the_federated_token_as_a_client_assertion() {
         "https://login.microsoftonline.com",
     ));
     get(&effects, &[]).unwrap();
-    let fields = form(&effects, 0);
+    let fields = effects.form(0);
     assert!(
         fields.contains(&(
             "client_assertion_type".into(),
@@ -120,7 +109,7 @@ fn a_pods_service_account_token_is_used_with_its_annotated_identity() {
     effects.annotations.insert(identity::CLIENT_ID_ANNOTATION.into(), CLIENT.into());
     effects.annotations.insert(identity::TENANT_ID_ANNOTATION.into(), TENANT.into());
     get(&effects, &[]).unwrap();
-    assert!(form(&effects, 0).contains(&("client_assertion".into(), "pod.sa.jwt".into())));
+    assert!(effects.form(0).contains(&("client_assertion".into(), "pod.sa.jwt".into())));
 }
 
 #[test]
@@ -133,11 +122,7 @@ fn instance_metadata_system_and_user_assigned() {
     let effects = with_exchange(Scripted::at(NOW).answer(&format!("GET {IMDS_URL}"), 200, &body));
     get(&effects, &[]).unwrap();
     assert_eq!(effects.header(0, "metadata").as_deref(), Some("true"));
-    assert_eq!(
-        form(&effects, 1)[2],
-        ("tenant".to_string(), TENANT.to_string()),
-        "the tenant comes from the token's tid"
-    );
+    assert_eq!(effects.form(1)[2], ("tenant".to_string(), TENANT.to_string()), "the tenant comes from the token's tid");
 
     for (setting, query) in [
         (("client-id", CLIENT), format!("&client_id={CLIENT}")),

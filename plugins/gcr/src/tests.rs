@@ -15,20 +15,8 @@ fn defaults() -> Choices {
     Choices { scopes: vec![CLOUD_PLATFORM.into()], quota_project: None }
 }
 
-fn form(effects: &Scripted, index: usize) -> Vec<(String, String)> {
-    effects
-        .body(index)
-        .split('&')
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap();
-            let decoded = v.replace("%3A", ":").replace("%2F", "/").replace("%20", " ");
-            (k.to_string(), decoded)
-        })
-        .collect()
-}
-
 fn field(effects: &Scripted, index: usize, name: &str) -> String {
-    form(effects, index).into_iter().find(|(k, _)| k == name).map(|(_, v)| v).unwrap_or_default()
+    effects.form(index).into_iter().find(|(k, _)| k == name).map(|(_, v)| v).unwrap_or_default()
 }
 
 fn service_account_file() -> String {
@@ -113,7 +101,7 @@ fn workload_identity_federation_exchanges_then_impersonates() {
         ("ya29.impersonated", guest_sdk::time::parse_rfc3339("2025-11-30T11:53:20Z"))
     );
     assert_eq!(
-        form(&effects, 0),
+        effects.form(0),
         [
             ("grant_type", "urn:ietf:params:oauth:grant-type:token-exchange"),
             ("audience", "//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/pool/providers/gh"),
