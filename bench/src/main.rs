@@ -3,9 +3,9 @@
 //! min/median/max, the ratio of medians to the floor, and peak RSS:
 //!
 //! - `floor`: a tiny native program that prints a fixed answer;
-//! - `hit`: an answer from the credential cache (no wasm at all);
-//! - `miss`: the plugin runs from its precompiled component and fetches from a loopback
-//!   mock (host overhead = total minus the mock's own time);
+//! - `hit`: an answer from the credential cache (the front alone: no engine, no wasm);
+//! - `miss`: the front runs the engine, whose plugin runs from its precompiled component
+//!   and fetches from a loopback mock (host overhead = total minus the mock's own time);
 //! - `first run`: an empty cache, so the component is compiled;
 //! - `64 concurrent cold`: 64 simultaneous `get`s with no cached answer; the mock counts
 //!   the upstream fetches (one is the goal).
@@ -83,6 +83,24 @@ fn measure(name: &'static str, iterations: usize, mut make: impl FnMut(usize) ->
     Stats { name, samples, failures }
 }
 
+/// Two scenarios sampled alternately, so that a machine getting faster or slower during
+/// the run (frequency, other load) moves both alike and their ratio stays fair.
+fn measure_alternately(
+    names: [&'static str; 2],
+    iterations: usize,
+    mut make: impl FnMut(usize) -> Command,
+) -> (Stats, Stats) {
+    let mut stats = names.map(|name| Stats { name, samples: Vec::with_capacity(iterations), failures: 0 });
+    for i in 0..iterations * 2 {
+        let (sample, ok) = run_once(make(i % 2), REGISTRY.as_bytes());
+        let stats = &mut stats[i % 2];
+        stats.failures += usize::from(!ok);
+        stats.samples.push(sample);
+    }
+    let [first, second] = stats;
+    (first, second)
+}
+
 fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
@@ -91,7 +109,10 @@ fn main() {
     let bin_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
     let helper = bin_dir.join("docker-credential-wasm");
     let floor = bin_dir.join("native-floor");
-    assert!(helper.is_file(), "build it first: cargo build --release -p docker-credential-wasm -p bench");
+    assert!(
+        helper.is_file() && bin_dir.join("docker-credential-wasm-engine").is_file(),
+        "build it first: cargo build --release -p docker-credential-wasm -p bench"
+    );
     let iterations: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
 
     let mock = mock::Mock::start("127.0.0.1");
@@ -116,12 +137,14 @@ fn main() {
     };
     let cached = write_config("cached.toml", "");
     let uncached = write_config("uncached.toml", "cache = false\n");
+    // As Docker runs it: one argument, the config named in the environment.
     let helper_command = |config: &Path, cache: &Path| {
         let mut command = Command::new(&helper);
         command
-            .args(["--config", config.to_str().unwrap(), "get"])
+            .arg("get")
             .env_clear()
             .env("HOME", scratch.path())
+            .env("DOCKER_CREDENTIAL_WASM_CONFIG", config)
             .env("DOCKER_CREDENTIAL_WASM_CACHE_DIR", cache);
         command
     };
@@ -131,8 +154,10 @@ fn main() {
     run_once(helper_command(&cached, &warm_cache), REGISTRY.as_bytes());
     let fetches_before = mock.hits();
 
-    let floor_stats = measure("floor (native)", iterations, |_| Command::new(&floor));
-    let hit = measure("hit", iterations, |_| helper_command(&cached, &warm_cache));
+    let (floor_stats, hit) = measure_alternately(["floor (native)", "hit"], iterations, |which| match which {
+        0 => Command::new(&floor),
+        _ => helper_command(&cached, &warm_cache),
+    });
     let hit_fetches = mock.hits() - fetches_before;
     mock.service_times.lock().unwrap().clear();
     let miss = measure("miss (precompiled)", iterations / 4, |_| helper_command(&uncached, &warm_cache));

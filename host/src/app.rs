@@ -104,6 +104,11 @@ pub fn run(
         Action::Erase => erase(stdin, config, plugins),
         Action::List => list(out, config, plugins),
     };
+    finish(result, out)
+}
+
+/// The exit code of a protocol action, with the error line a failure writes to `out`.
+fn finish(result: Result<(), Failure>, out: &mut impl Write) -> io::Result<ExitCode> {
     match result {
         Ok(()) => Ok(ExitCode::SUCCESS),
         Err(Failure::Io(e)) => Err(e),
@@ -115,6 +120,40 @@ pub fn run(
             protocol::write_error(out, &message)?;
             Ok(ExitCode::FAILURE)
         }
+    }
+}
+
+/// What [`get_without_engine`] did with a `get`.
+#[derive(Debug, PartialEq)]
+pub enum WithoutEngine {
+    /// It wrote the whole answer; exit with this code.
+    Answered(ExitCode),
+    /// Only a plugin can answer: nothing was written.
+    NeedsEngine,
+}
+
+/// A `get` answered without the WebAssembly engine, when no plugin has to run: from a fresh
+/// cache entry, or with the error or not-found answer a bad request, a config error or an
+/// unrouted registry gets. Otherwise nothing is written and the engine must answer.
+pub fn get_without_engine(
+    stdin: &[u8],
+    out: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    cache: impl FnOnce(&Config) -> Option<CredentialCache>,
+) -> io::Result<WithoutEngine> {
+    let answered = || -> Result<bool, Failure> {
+        let (server_url, registry, config) = read_request(stdin, config)?;
+        let plugin = served(&config, &registry)?;
+        let Some(answer) = fresh(&cache_slot(&config, plugin, &registry, &RequestContext::default(), cache)) else {
+            return Ok(false);
+        };
+        logging::log(Level::Debug, format_args!("{registry}: fresh in the cache until {}", answer.entry.fresh_until));
+        protocol::write_credentials(out, &server_url, &answer.entry.username, &answer.entry.secret)?;
+        Ok(true)
+    };
+    match answered() {
+        Ok(false) => Ok(WithoutEngine::NeedsEngine),
+        result => finish(result.map(drop), out).map(WithoutEngine::Answered),
     }
 }
 
@@ -298,23 +337,7 @@ fn fetch(
     context: RequestContext,
     plugins: &mut impl Plugins,
 ) -> Result<Answer, Failure> {
-    let cached = match plugin.cache && context.service_account_token.is_none() {
-        true => plugins.credential_cache(config),
-        false => None,
-    };
-    let cached = cached.map(|cache| {
-        let mut inputs = Grants::effective(plugin).cache_inputs(|name| std::env::var(name).ok());
-        if context.image.is_some() {
-            inputs.push(("client".into(), "kubelet".into()));
-        }
-        let key = credentials::key(&plugin.id, &plugin.component_sha256(), &registry.to_string(), &inputs);
-        (cache, key)
-    });
-    let fresh = |cached: &Option<(CredentialCache, String)>| {
-        let (cache, key) = cached.as_ref()?;
-        let now = credentials::now();
-        cache.get(key).filter(|entry| entry.is_fresh(now)).map(|entry| Answer { entry, scope: Scope::Registry, now })
-    };
+    let cached = cache_slot(config, plugin, registry, &context, |config| plugins.credential_cache(config));
     if let Some(answer) = fresh(&cached) {
         logging::log(Level::Debug, format_args!("{registry}: fresh in the cache until {}", answer.entry.fresh_until));
         return Ok(answer);
@@ -373,6 +396,33 @@ fn fetch(
         }
         None => Err(failure),
     }
+}
+
+/// The cache and the key for `plugin`'s answer for `registry`, when it may be cached.
+fn cache_slot(
+    config: &Config,
+    plugin: &PluginConfig,
+    registry: &Registry,
+    context: &RequestContext,
+    cache: impl FnOnce(&Config) -> Option<CredentialCache>,
+) -> Option<(CredentialCache, String)> {
+    if !plugin.cache || context.service_account_token.is_some() {
+        return None;
+    }
+    let cache = cache(config)?;
+    let mut inputs = Grants::effective(plugin).cache_inputs(|name| std::env::var(name).ok());
+    if context.image.is_some() {
+        inputs.push(("client".into(), "kubelet".into()));
+    }
+    let key = credentials::key(&plugin.id, &plugin.component_sha256(), &registry.to_string(), &inputs);
+    Some((cache, key))
+}
+
+/// The cached answer in `slot`, if it is fresh now.
+fn fresh(slot: &Option<(CredentialCache, String)>) -> Option<Answer> {
+    let (cache, key) = slot.as_ref()?;
+    let now = credentials::now();
+    cache.get(key).filter(|entry| entry.is_fresh(now)).map(|entry| Answer { entry, scope: Scope::Registry, now })
 }
 
 fn check_size(plugin: &PluginConfig, credentials: &Credentials) -> Result<(), Failure> {

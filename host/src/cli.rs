@@ -1,6 +1,7 @@
-//! The command line: the credential-helper actions exactly as Docker calls them (one argument,
-//! request on stdin, answer on stdout), plus options for people. Thin: it parses arguments,
-//! sets up logging and hands the action to [`crate::app`].
+//! The engine's command line: the credential-helper actions exactly as Docker calls them
+//! (one argument, request on stdin, answer on stdout), plus options for people; the front
+//! passes on every command line it does not answer itself. Thin: it parses arguments, sets
+//! up logging and hands the action to [`crate::app`].
 
 use crate::app::{self, NAME, WasmPlugins};
 use crate::config;
@@ -140,36 +141,19 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Kubelet => None,
     };
 
-    let level = cli
-        .log_level
-        .clone()
-        .or_else(|| match cli.verbose {
-            0 => None,
-            1 => Some("info".into()),
-            2 => Some("debug".into()),
-            _ => Some("trace".into()),
-        })
-        .or_else(|| std::env::var(LOG_ENV).ok().filter(|v| !v.is_empty()));
-    let log_file =
-        cli.log_file.clone().or_else(|| std::env::var_os(LOG_FILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
-    if let Some(level) = &level {
-        logging::init(Level::parse(level).map_err(anyhow::Error::msg).context(LOG_ENV)?, log_file.as_deref())?;
-    }
+    let level = cli.log_level.clone().or_else(|| match cli.verbose {
+        0 => None,
+        1 => Some("info".into()),
+        2 => Some("debug".into()),
+        _ => Some("trace".into()),
+    });
+    let log_file = init_logging(level, cli.log_file.clone())?;
 
     let stdin = match action {
         None | Some(Action::Store | Action::Get | Action::Erase) => read_stdin()?,
         Some(Action::List | Action::Version) => Vec::new(),
     };
-    let config_with_logging = || {
-        let loaded = load_config(&cli);
-        if let Ok(config) = &loaded {
-            // Logging not chosen on the command line or in the environment: the config's.
-            let level = Level::parse(config.log.level.as_deref().unwrap_or("warn")).map_err(anyhow::Error::msg)?;
-            logging::init(level, log_file.as_deref().or(config.log.file.as_deref()))?;
-            logging::log(Level::Debug, format_args!("config: {}", config.origin));
-        }
-        loaded
-    };
+    let config_with_logging = || load_config_with_logging(cli.config.as_deref(), log_file.as_deref());
     let code = match action {
         Some(action) => app::run(action, &stdin, &mut out, config_with_logging, &mut WasmPlugins::default())?,
         None => {
@@ -215,15 +199,37 @@ fn provider_args(mut args: Vec<String>) -> Vec<String> {
     args
 }
 
-/// The config file `--config`, the environment or the standard places name, or the default.
-fn load_config(cli: &Cli) -> anyhow::Result<config::Config> {
-    let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok());
+/// Starts the logging the command line (`level`, `log_file`) or else the environment
+/// chooses, if either chooses a level; returns the log file chosen, for the config's logging.
+pub(crate) fn init_logging(level: Option<String>, log_file: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
+    let level = level.or_else(|| std::env::var(LOG_ENV).ok().filter(|v| !v.is_empty()));
+    let log_file = log_file.or_else(|| std::env::var_os(LOG_FILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
+    if let Some(level) = &level {
+        logging::init(Level::parse(level).map_err(anyhow::Error::msg).context(LOG_ENV)?, log_file.as_deref())?;
+    }
+    Ok(log_file)
+}
+
+/// The config (see [`load_config`]), whose `[log]` table then starts logging unless the
+/// command line or the environment chose it already.
+pub(crate) fn load_config_with_logging(flag: Option<&Path>, log_file: Option<&Path>) -> anyhow::Result<config::Config> {
+    let config = load_config(flag)?;
+    let level = Level::parse(config.log.level.as_deref().unwrap_or("warn")).map_err(anyhow::Error::msg)?;
+    logging::init(level, log_file.or(config.log.file.as_deref()))?;
+    logging::log(Level::Debug, format_args!("config: {}", config.origin));
+    Ok(config)
+}
+
+/// The config file `--config` (`flag`), the environment or the standard places name, or
+/// the default.
+fn load_config(flag: Option<&Path>) -> anyhow::Result<config::Config> {
+    let path = config::locate(flag, |name| std::env::var(name).ok());
     config::load(path.as_deref())
 }
 
 /// Prints the audit of the config (table or JSON); exit code 1 if a plugin would be refused.
 fn audit(cli: &Cli, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let config = load_config(cli)?;
+    let config = load_config(cli.config.as_deref())?;
     let sandbox = crate::runtime::Sandbox::new(config.network.ca_bundle.clone(), crate::cache::open_for(&config))?;
     let report = crate::audit::Report::build(&config, |plugin| sandbox.inspect(plugin));
     if json {
@@ -237,7 +243,7 @@ fn audit(cli: &Cli, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode
 
 /// Compiles every configured plugin into the precompiled cache; exit code 1 if one fails.
 fn precompile(cli: &Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let config = load_config(cli)?;
+    let config = load_config(cli.config.as_deref())?;
     let cache = crate::cache::open_for(&config).context("there is no usable cache directory")?;
     let sandbox = crate::runtime::Sandbox::new(config.network.ca_bundle.clone(), Some(cache))?;
     let mut failed = false;
@@ -283,7 +289,8 @@ fn parse_failure(args: &[String], error: clap::Error, out: &mut impl Write) -> a
     }
 }
 
-fn read_stdin() -> anyhow::Result<Vec<u8>> {
+/// The request on stdin, at most [`MAX_STDIN_BYTES`].
+pub(crate) fn read_stdin() -> anyhow::Result<Vec<u8>> {
     let mut input = Vec::new();
     std::io::stdin().take(MAX_STDIN_BYTES + 1).read_to_end(&mut input).context("cannot read stdin")?;
     anyhow::ensure!(

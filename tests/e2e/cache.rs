@@ -33,12 +33,18 @@ fn expected(mock: &Mock, path: &str) -> String {
     )
 }
 
+/// A `get` run as Docker runs it: one argument, the config and the log level in the
+/// environment (which is what the front answers from the cache by itself).
 fn get(sandbox: &Sandbox, config: &Path, env: &[(&str, &str)]) -> common::Output {
-    sandbox.run(&["--config", config.to_str().unwrap(), "-vv", "get"], "requests.test", env)
+    let mut command = sandbox.command(&["get"]);
+    command.env("DOCKER_CREDENTIAL_WASM_CONFIG", config).env("DOCKER_CREDENTIAL_WASM_LOG", "debug");
+    command.envs(env.iter().copied());
+    common::run(command, "requests.test")
 }
 
 fn spawn_get(sandbox: &Sandbox, config: &Path) -> Child {
-    let mut command = sandbox.command(&["--config", config.to_str().unwrap(), "get"]);
+    let mut command = sandbox.command(&["get"]);
+    command.env("DOCKER_CREDENTIAL_WASM_CONFIG", config);
     let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
     use std::io::Write;
     child.stdin.take().unwrap().write_all(b"requests.test").unwrap();
@@ -60,6 +66,33 @@ fn a_hit_answers_without_running_the_plugin_and_a_changed_input_misses() {
     // Even with the component gone, a hit answers: it never loads wasmtime.
     std::fs::remove_dir_all(sandbox.path(".cache/docker-credential-wasm/components")).unwrap();
     assert_eq!(get(&sandbox, &config, &[]).stdout, expected(&mock, "/ok"));
+    // Nor does it run the engine: the front alone answers a hit, and only a miss needs the
+    // engine, whose absence it names.
+    let alone = sandbox.path("front-alone");
+    std::fs::create_dir(&alone).unwrap();
+    std::fs::copy(common::BIN, alone.join("docker-credential-wasm")).unwrap();
+    let front = |env: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(alone.join("docker-credential-wasm"));
+        command.arg("get").env_clear().env("HOME", sandbox.path("")).env("DOCKER_CREDENTIAL_WASM_CONFIG", &config);
+        command.envs(env.iter().copied());
+        common::run(command, "requests.test")
+    };
+    assert_eq!(front(&[]), common::Output { stdout: expected(&mock, "/ok"), stderr: String::new(), code: 0 });
+    let miss = front(&[("TOKEN_PROFILE", "other")]);
+    assert_eq!(
+        (miss.stdout.as_str(), miss.code, miss.stderr.as_str()),
+        (
+            "",
+            1,
+            format!(
+                "docker-credential-wasm: cannot run the plugin engine {}; install docker-credential-wasm-engine in \
+                 the same directory as docker-credential-wasm: No such file or directory (os error 2)\n",
+                alone.join("docker-credential-wasm-engine").display()
+            )
+            .as_str()
+        )
+    );
+    assert_eq!(mock.hits(), 1);
 
     // A granted input that changes the answer (a profile, a secret) is a miss.
     assert_eq!(get(&sandbox, &config, &[("TOKEN_PROFILE", "other")]).stdout, expected(&mock, "/ok"));
@@ -69,6 +102,26 @@ fn a_hit_answers_without_running_the_plugin_and_a_changed_input_misses() {
     get(&sandbox, &config, &[]);
     get(&sandbox, &config, &[]);
     assert_eq!(mock.hits(), 4);
+}
+
+#[test]
+fn a_miss_hands_the_whole_request_to_the_engine() {
+    let mock = Mock::start("127.0.0.1");
+    let (sandbox, config) = setup(&mock, "/ok", "cache = false\n");
+    // Longer than a pipe is sure to hold unasked (one page): the front read it, and the
+    // engine gets all of it. (The answer, which repeats it, must fit the test's stdout pipe.)
+    let server_url = format!("https://requests.test/{}", "v".repeat(40 * 1024));
+    let mut command = sandbox.command(&["get"]);
+    command.env("DOCKER_CREDENTIAL_WASM_CONFIG", &config);
+    let output = common::run(command, &server_url);
+    let body = format!("GET http://127.0.0.1:{}/ok => Ok(\"200 location=None body=5\")", mock.port);
+    assert_eq!(
+        (output.stdout, output.code),
+        (credentials_json(&server_url, "observer", &body), 0),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(mock.hits(), 1);
 }
 
 #[test]

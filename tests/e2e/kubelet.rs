@@ -14,6 +14,7 @@ use common::kubelet::{
 };
 use common::{Output, Sandbox, sha256sum};
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn workspace() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -474,10 +475,36 @@ fn the_daemonset_installs_where_the_examples_expect() {
             assert!(config_env.value.starts_with("/etc/docker-credential-wasm/"), "{}", config_env.value);
         }
     }
+    // Run the install script, with the node's and the image's paths moved into a scratch
+    // root: both programs land in the provider bin dir, and the installed front finds the
+    // engine there to precompile the plugins.
     let install = spec["initContainers"][0]["command"].as_array().unwrap().last().unwrap().as_str().unwrap();
-    assert!(
-        install.contains(
-            "/provider-bin/docker-credential-wasm --config /etc/docker-credential-wasm/config.toml precompile"
-        )
-    );
+    let root = tempfile::tempdir().unwrap();
+    let root_path = root.path().display().to_string();
+    let image = Path::new(env!("CARGO_BIN_EXE_docker-credential-wasm")).parent().unwrap().display().to_string();
+    for dir in ["provider-bin", "etc", "cache", "config"] {
+        std::fs::create_dir(root.path().join(dir)).unwrap();
+    }
+    let example = std::fs::read_to_string(workspace().join("deploy/kubernetes/static/config.toml")).unwrap();
+    let moved = example.replace("/var/cache/docker-credential-wasm", &format!("{root_path}/cache"));
+    assert_ne!(moved, example, "the static example's cache dir moved");
+    std::fs::write(root.path().join("config/config.toml"), moved).unwrap();
+    let script = install
+        .replace("install -m 0755 /$program", &format!("install -m 0755 {image}/$program"))
+        .replace("/provider-bin", &format!("{root_path}/provider-bin"))
+        .replace("/etc/docker-credential-wasm", &format!("{root_path}/etc"))
+        .replace("/config/", &format!("{root_path}/config/"));
+    let output = Command::new("sh").args(["-ec", &script]).env_clear().output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut installed: Vec<String> = std::fs::read_dir(root.path().join("provider-bin"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .collect();
+    installed.sort();
+    assert_eq!(installed, ["docker-credential-wasm", "docker-credential-wasm-engine"]);
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    assert!(stdout.starts_with("precompiled static ("), "{stdout}");
+    assert_eq!(std::fs::read_dir(root.path().join("cache/components")).unwrap().count(), 1);
+    let containerfile = std::fs::read_to_string(workspace().join("deploy/kubernetes/Containerfile")).unwrap();
+    assert!(containerfile.contains("COPY docker-credential-wasm docker-credential-wasm-engine /"), "{containerfile}");
 }

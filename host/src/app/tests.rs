@@ -74,6 +74,44 @@ fn get_for_an_unrouted_or_unparseable_registry_is_not_found_without_a_plugin_cal
 }
 
 #[test]
+fn without_the_engine_a_get_is_answered_only_when_no_plugin_must_run() {
+    use crate::cache::CacheDir;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = || Some(CredentialCache::new(CacheDir::open(dir.path()).unwrap()));
+    let front = |stdin: &str, config: fn() -> anyhow::Result<Config>| {
+        let mut out = Vec::new();
+        let answer = get_without_engine(stdin.as_bytes(), &mut out, config, |_| cache()).unwrap();
+        (String::from_utf8(out).unwrap(), answer)
+    };
+    // A miss: nothing written, the engine must answer.
+    assert_eq!(front("127.0.0.1:5000", config), (String::new(), WithoutEngine::NeedsEngine));
+    // Once the engine's fetch is cached, the same request is answered here.
+    let mut plugins = FakePlugins::new(|_, _| credentials("testuser", "s"));
+    plugins.cache = cache();
+    run(Action::Get, b"127.0.0.1:5000", &mut Vec::new(), config, &mut plugins).unwrap();
+    assert_eq!(
+        front("http://127.0.0.1:5000/v2/\n", config),
+        (
+            "{\"ServerURL\":\"http://127.0.0.1:5000/v2/\",\"Username\":\"testuser\",\"Secret\":\"s\"}\n".into(),
+            WithoutEngine::Answered(ExitCode::SUCCESS)
+        )
+    );
+    // Answers that need no plugin, exactly as the engine gives them.
+    let not_found =
+        ("credentials not found in native keychain\n".to_string(), WithoutEngine::Answered(ExitCode::FAILURE));
+    assert_eq!(front("docker.io", config), not_found);
+    assert_eq!(front("", config), ("no credentials server URL\n".into(), WithoutEngine::Answered(ExitCode::FAILURE)));
+    let (out, answer) = front("127.0.0.1:5000", || Err(anyhow::anyhow!("cannot read the config file")));
+    assert_eq!(
+        (out, answer),
+        ("docker-credential-wasm: cannot read the config file\n".into(), WithoutEngine::Answered(ExitCode::FAILURE))
+    );
+    // A plugin whose answers are not cached always needs the engine.
+    let uncached = || Ok(parse(&CONFIG.replace("ignore-store = true", "cache = false"), Origin::Embedded)?);
+    assert_eq!(front("x.corp.example", uncached), (String::new(), WithoutEngine::NeedsEngine));
+}
+
+#[test]
 fn get_without_a_server_url_is_the_reference_error() {
     let mut plugins = FakePlugins::new(|_, _| panic!("no plugin may run"));
     assert_eq!(run_with(Action::Get, "", &mut plugins), ("no credentials server URL\n".into(), ExitCode::FAILURE));
