@@ -178,6 +178,9 @@ pub struct Sandbox {
     linker: Linker<State>,
     ca_bundle: Option<std::path::PathBuf>,
     cache: Option<CacheDir>,
+    /// One I/O worker thread: it drives the plugins' HTTP requests and the deadline clock.
+    /// (Without it, wasmtime-wasi would start a worker per core on the first request.)
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// What a component is: its digest and the interfaces it imports and exports.
@@ -224,18 +227,25 @@ impl Sandbox {
         capabilities::settings::link(&mut linker, |s: &mut State| &mut s.settings)?;
         capabilities::files::link(&mut linker, |s: &mut State| &mut s.files)?;
         capabilities::request::link(&mut linker, |s: &mut State| &mut s.request)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_io()
+            .enable_time()
+            .build()
+            .context("cannot start the I/O runtime")?;
         // The deadline clock: one epoch per tick, for as long as the engine lives.
         let ticker = engine.weak();
-        std::thread::spawn(move || {
+        runtime.spawn(async move {
+            let mut clock = tokio::time::interval(TICK);
             loop {
-                std::thread::sleep(TICK);
+                clock.tick().await;
                 match ticker.upgrade() {
                     Some(engine) => engine.increment_epoch(),
                     None => break,
                 }
             }
         });
-        Ok(Sandbox { engine, linker, ca_bundle, cache })
+        Ok(Sandbox { engine, linker, ca_bundle, cache, runtime: Some(runtime) })
     }
 
     /// Loads the plugin `config` names, compiled (from the precompiled cache when it holds
@@ -345,6 +355,8 @@ impl Sandbox {
             log: PluginLog { plugin: plugin.id.clone() },
             limiter: Limiter { max_memory_bytes: (grants.memory_mib as usize) << 20, memory_exceeded: false },
         };
+        // wasmtime-wasi's blocking calls run on the runtime entered here.
+        let _runtime = self.runtime.as_ref().map(|runtime| runtime.enter());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(grants.deadline_ms.div_ceil(TICK.as_millis() as u64).max(1));
@@ -390,6 +402,15 @@ impl Sandbox {
                 anyhow!("it failed: {}", capabilities::sanitize(&error.root_cause().to_string(), 512))
             }
         })
+    }
+}
+
+impl Drop for Sandbox {
+    /// Stops the I/O worker without waiting for it: nothing it holds outlives a call.
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
