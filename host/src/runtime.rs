@@ -174,7 +174,10 @@ impl wasmtime::ResourceLimiter for Limiter {
 
 /// The wasmtime engine and linker shared by every plugin call of this process.
 pub struct Sandbox {
+    /// Runs compiled components; it has no compiler, which makes it quick to create.
     engine: Engine,
+    /// The same settings with Cranelift, made only when a component must be compiled.
+    compiler: std::sync::OnceLock<Engine>,
     linker: Linker<State>,
     ca_bundle: Option<std::path::PathBuf>,
     cache: Option<CacheDir>,
@@ -217,9 +220,7 @@ impl Sandbox {
     /// A sandbox whose plugins' HTTPS requests also trust the PEM certificates in
     /// `ca_bundle`, and which keeps compiled components in `cache`.
     pub fn new(ca_bundle: Option<std::path::PathBuf>, cache: Option<CacheDir>) -> anyhow::Result<Sandbox> {
-        let mut config = wasmtime::Config::new();
-        config.epoch_interruption(true);
-        let engine = Engine::new(&config)?;
+        let engine = Engine::new(&engine_config(false))?;
         let mut linker = Linker::new(&engine);
         link_wasi(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
@@ -245,7 +246,7 @@ impl Sandbox {
                 }
             }
         });
-        Ok(Sandbox { engine, linker, ca_bundle, cache, runtime: Some(runtime) })
+        Ok(Sandbox { engine, compiler: std::sync::OnceLock::new(), linker, ca_bundle, cache, runtime: Some(runtime) })
     }
 
     /// Loads the plugin `config` names, compiled (from the precompiled cache when it holds
@@ -282,10 +283,16 @@ impl Sandbox {
             Some(bytes) => bytes,
             None => self.verified_bytes(config)?,
         };
-        match cached {
-            Some(path) => components::compile_and_store(&self.engine, &bytes, &path),
-            None => Component::new(&self.engine, &bytes).map_err(|e| anyhow!("not a valid WebAssembly component: {e}")),
+        components::compile(self.compiler()?, &self.engine, &bytes, cached.as_deref())
+    }
+
+    /// The compiling engine, made on first use.
+    fn compiler(&self) -> anyhow::Result<&Engine> {
+        if let Some(compiler) = self.compiler.get() {
+            return Ok(compiler);
         }
+        let compiler = Engine::new(&engine_config(true)).map_err(|e| anyhow!("cannot start the compiler: {e}"))?;
+        Ok(self.compiler.get_or_init(|| compiler))
     }
 
     /// The plugin's bytes: embedded, or read from its file and checked against the pin.
@@ -403,6 +410,14 @@ impl Sandbox {
             }
         })
     }
+}
+
+/// The engine settings every component is compiled and run with; `compile` adds Cranelift.
+fn engine_config(compile: bool) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.epoch_interruption(true);
+    config.enable_compiler(compile);
+    config
 }
 
 impl Drop for Sandbox {

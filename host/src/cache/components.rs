@@ -1,7 +1,8 @@
 //! Precompiled components: the native code of each plugin, cached under the component's
 //! sha256 and the engine's compatibility hash, so only the first run of a plugin (or of a
 //! new wasmtime) pays for Cranelift. Loaded with `deserialize_file` (mapped, not copied) from
-//! the user-only cache; a file that fails to load is compiled again and replaced.
+//! the user-only cache by an engine without a compiler; a file that fails to load is
+//! compiled again (by a compiling engine with the same settings) and replaced.
 
 use super::{CacheDir, write_atomically};
 use std::hash::{Hash, Hasher};
@@ -27,13 +28,21 @@ pub fn load(engine: &Engine, path: &std::path::Path) -> Option<Component> {
     unsafe { Component::deserialize_file(engine, path) }.ok()
 }
 
-/// Compiles `bytes` and stores the result at `path`; returns the component.
-pub fn compile_and_store(engine: &Engine, bytes: &[u8], path: &std::path::Path) -> anyhow::Result<Component> {
+/// Compiles `bytes` with `compiler` and, given a `path`, stores the result there; returns
+/// the component, loaded into `engine` (which has the compiler's settings).
+pub fn compile(
+    compiler: &Engine,
+    engine: &Engine,
+    bytes: &[u8],
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<Component> {
     let compiled =
-        engine.precompile_component(bytes).map_err(|e| anyhow::anyhow!("not a valid WebAssembly component: {e}"))?;
-    if let Err(e) = write_atomically(path, &compiled) {
+        compiler.precompile_component(bytes).map_err(|e| anyhow::anyhow!("not a valid WebAssembly component: {e}"))?;
+    if let Some(path) = path
+        && let Err(e) = write_atomically(path, &compiled)
+    {
         crate::logging::log(crate::logging::Level::Debug, format_args!("cannot cache {}: {e}", path.display()));
     }
-    // SAFETY: `compiled` was produced by this engine a moment ago.
+    // SAFETY: `compiled` was produced a moment ago by an engine with `engine`'s settings.
     Ok(unsafe { Component::deserialize(engine, &compiled) }?)
 }
