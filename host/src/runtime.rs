@@ -26,9 +26,10 @@ pub mod bindings {
         world: "plugin",
         require_store_data_send: true,
         additional_derives: [PartialEq, Eq],
+        exports: { default: async },
         with: {
-            "wasi:http": wasmtime_wasi_http::p2::bindings::sync::http,
-            "wasi:io": wasmtime_wasi::p2::bindings::sync::io,
+            "wasi:http": wasmtime_wasi_http::p2::bindings::http,
+            "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
         },
     });
@@ -181,9 +182,9 @@ pub struct Sandbox {
     linker: Linker<State>,
     ca_bundle: Option<std::path::PathBuf>,
     cache: Option<CacheDir>,
-    /// One I/O worker thread: it drives the plugins' HTTP requests and the deadline clock.
-    /// (Without it, wasmtime-wasi would start a worker per core on the first request.)
-    runtime: Option<tokio::runtime::Runtime>,
+    /// Runs each call, with its HTTP requests, on this thread: no worker threads to start
+    /// and no hand-offs between threads while a plugin waits for an answer.
+    runtime: tokio::runtime::Runtime,
 }
 
 /// What a component is: its digest and the interfaces it imports and exports.
@@ -223,30 +224,28 @@ impl Sandbox {
         let engine = Engine::new(&engine_config(false))?;
         let mut linker = Linker::new(&engine);
         link_wasi(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_sync(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
         capabilities::log::link(&mut linker, |s: &mut State| &mut s.log)?;
         capabilities::settings::link(&mut linker, |s: &mut State| &mut s.settings)?;
         capabilities::files::link(&mut linker, |s: &mut State| &mut s.files)?;
         capabilities::request::link(&mut linker, |s: &mut State| &mut s.request)?;
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
             .context("cannot start the I/O runtime")?;
         // The deadline clock: one epoch per tick, for as long as the engine lives.
         let ticker = engine.weak();
-        runtime.spawn(async move {
-            let mut clock = tokio::time::interval(TICK);
+        std::thread::spawn(move || {
             loop {
-                clock.tick().await;
+                std::thread::sleep(TICK);
                 match ticker.upgrade() {
                     Some(engine) => engine.increment_epoch(),
                     None => break,
                 }
             }
         });
-        Ok(Sandbox { engine, compiler: std::sync::OnceLock::new(), linker, ca_bundle, cache, runtime: Some(runtime) })
+        Ok(Sandbox { engine, compiler: std::sync::OnceLock::new(), linker, ca_bundle, cache, runtime })
     }
 
     /// Loads the plugin `config` names, compiled (from the precompiled cache when it holds
@@ -362,28 +361,27 @@ impl Sandbox {
             log: PluginLog { plugin: plugin.id.clone() },
             limiter: Limiter { max_memory_bytes: (grants.memory_mib as usize) << 20, memory_exceeded: false },
         };
-        // wasmtime-wasi's blocking calls run on the runtime entered here.
-        let _runtime = self.runtime.as_ref().map(|runtime| runtime.enter());
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_epoch_deadline(grants.deadline_ms.div_ceil(TICK.as_millis() as u64).max(1));
         store.epoch_deadline_trap();
 
-        let result = bindings::Plugin::instantiate(&mut store, &plugin.component, &self.linker).and_then(|instance| {
+        let result = self.runtime.block_on(async {
+            let instance = bindings::Plugin::instantiate_async(&mut store, &plugin.component, &self.linker).await?;
             let helper = instance.docker_credential_wasm_plugin_helper();
             Ok(match call {
                 Call::Get(registry, context) => {
                     store.data_mut().request.context = context;
-                    let answer = helper.call_get(&mut store, &registry)?;
+                    let answer = helper.call_get(&mut store, &registry).await?;
                     let scope = if store.data().request.image_read { Scope::Image } else { Scope::Registry };
                     answer.map(|credentials| Reply::Credentials(credentials, scope))
                 }
                 Call::Store(registry, credentials) => {
-                    helper.call_save(&mut store, &registry, &credentials)?.map(|()| Reply::Done)
+                    helper.call_save(&mut store, &registry, &credentials).await?.map(|()| Reply::Done)
                 }
-                Call::Erase(registry) => helper.call_erase(&mut store, &registry)?.map(|()| Reply::Done),
-                Call::List(routed) => helper.call_list(&mut store, &routed)?.map(Reply::Entries),
-            })
+                Call::Erase(registry) => helper.call_erase(&mut store, &registry).await?.map(|()| Reply::Done),
+                Call::List(routed) => helper.call_list(&mut store, &routed).await?.map(Reply::Entries),
+            }) as wasmtime::Result<_>
         });
         let log = &store.data().log;
         log.captured("stdout", &stdout.contents());
@@ -420,15 +418,6 @@ fn engine_config(compile: bool) -> wasmtime::Config {
     config
 }
 
-impl Drop for Sandbox {
-    /// Stops the I/O worker without waiting for it: nothing it holds outlives a call.
-    fn drop(&mut self) {
-        if let Some(runtime) = self.runtime.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
 /// Links the WASI interfaces a plugin may use, backed by a context that grants nothing but
 /// the plugin's env: no preopened directories, no arguments, empty stdin, captured
 /// stdout/stderr. `wasi:sockets` is deliberately not linked.
@@ -436,7 +425,7 @@ fn link_wasi(linker: &mut Linker<State>) -> anyhow::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
     use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
-    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sync};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random};
     use wasmtime_wasi::random::WasiRandom;
 
     struct Io;
@@ -445,8 +434,8 @@ fn link_wasi(linker: &mut Linker<State>) -> anyhow::Result<()> {
     }
     let l = linker;
     io::error::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
-    sync::io::poll::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
-    sync::io::streams::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
+    io::poll::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
+    io::streams::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
     clocks::wall_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?;
     clocks::monotonic_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?;
     random::random::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?;
@@ -463,7 +452,7 @@ fn link_wasi(linker: &mut Linker<State>) -> anyhow::Result<()> {
     cli::terminal_stdout::add_to_linker::<State, WasiCli>(l, State::cli)?;
     cli::terminal_stderr::add_to_linker::<State, WasiCli>(l, State::cli)?;
     filesystem::preopens::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
-    sync::filesystem::types::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
+    filesystem::types::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
     Ok(())
 }
 
