@@ -10,11 +10,53 @@ use std::path::PathBuf;
 use wasmtime::Engine;
 use wasmtime::component::Component;
 
-/// The cache file for a component with this digest under this engine.
+/// The cache file for a component with this digest under this engine on this CPU.
 pub fn path(cache: &CacheDir, engine: &Engine, sha256: &str) -> std::io::Result<PathBuf> {
     let mut hasher = std::collections::hash_map::DefaultHasher::new();
     engine.precompile_compatibility_hash().hash(&mut hasher);
+    host_cpu_features().hash(&mut hasher);
     Ok(cache.subdir("components")?.join(format!("{sha256}-{:016x}.cwasm", hasher.finish())))
+}
+
+/// The CPU features Cranelift compiles for when it targets this host. The runtime engine
+/// has no compiler, so its compatibility hash leaves them out; without them, machines with
+/// different CPUs sharing one cache directory (a home on NFS) would keep replacing each
+/// other's compiled code (wasmtime refuses code that needs a feature the CPU lacks).
+fn host_cpu_features() -> Vec<bool> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::is_x86_feature_detected as has;
+        vec![
+            has!("cmpxchg16b"),
+            has!("sse3"),
+            has!("ssse3"),
+            has!("sse4.1"),
+            has!("sse4.2"),
+            has!("popcnt"),
+            has!("avx"),
+            has!("avx2"),
+            has!("fma"),
+            has!("avxvnni"),
+            has!("avx512vnni"),
+            has!("bmi1"),
+            has!("bmi2"),
+            has!("avx512bitalg"),
+            has!("avx512dq"),
+            has!("avx512f"),
+            has!("avx512vl"),
+            has!("avx512vbmi"),
+            has!("lzcnt"),
+        ]
+    }
+    #[cfg(target_arch = "aarch64")]
+    {
+        use std::arch::is_aarch64_feature_detected as has;
+        vec![has!("lse"), has!("paca"), has!("fp16"), has!("dotprod"), has!("i8mm")]
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    {
+        Vec::new()
+    }
 }
 
 /// The cached compiled component, if there is a usable one.
