@@ -41,8 +41,10 @@ pub use bindings::docker_credential_wasm::plugin::types::{Credentials, Error as 
 pub const WIT_PACKAGE: &str = "docker-credential-wasm:plugin";
 pub const WIT_VERSION: &str = "0.1.1";
 
-/// How often the deadline clock ticks.
-const TICK: Duration = Duration::from_millis(10);
+/// How much work (in wasmtime fuel, about one unit per instruction) a plugin does between
+/// chances for the deadline to stop it: about a millisecond at most, yet rare enough to cost
+/// nothing measurable.
+const FUEL_BETWEEN_YIELDS: u64 = 1_000_000;
 /// Captured plugin stdout and stderr, each.
 const OUTPUT_CAPACITY: usize = 64 * 1024;
 
@@ -182,8 +184,8 @@ pub struct Sandbox {
     linker: Linker<State>,
     ca_bundle: Option<std::path::PathBuf>,
     cache: Option<CacheDir>,
-    /// Runs each call, with its HTTP requests, on this thread: no worker threads to start
-    /// and no hand-offs between threads while a plugin waits for an answer.
+    /// Runs each call, with its HTTP requests and its deadline, on this thread: no threads
+    /// to start and no hand-offs between threads while a plugin waits for an answer.
     runtime: tokio::runtime::Runtime,
 }
 
@@ -234,17 +236,6 @@ impl Sandbox {
             .enable_time()
             .build()
             .context("cannot start the I/O runtime")?;
-        // The deadline clock: one epoch per tick, for as long as the engine lives.
-        let ticker = engine.weak();
-        std::thread::spawn(move || {
-            loop {
-                std::thread::sleep(TICK);
-                match ticker.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
-                }
-            }
-        });
         Ok(Sandbox { engine, compiler: std::sync::OnceLock::new(), linker, ca_bundle, cache, runtime })
     }
 
@@ -363,10 +354,13 @@ impl Sandbox {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(grants.deadline_ms.div_ceil(TICK.as_millis() as u64).max(1));
-        store.epoch_deadline_trap();
+        // The deadline: the plugin yields to the runtime every so often (and whenever it
+        // waits for I/O), where the timeout below can end the call.
+        store.set_fuel(u64::MAX)?;
+        store.fuel_async_yield_interval(Some(FUEL_BETWEEN_YIELDS))?;
 
-        let result = self.runtime.block_on(async {
+        let deadline = Duration::from_millis(grants.deadline_ms);
+        let run = async {
             let instance = bindings::Plugin::instantiate_async(&mut store, &plugin.component, &self.linker).await?;
             let helper = instance.docker_credential_wasm_plugin_helper();
             Ok(match call {
@@ -382,10 +376,14 @@ impl Sandbox {
                 Call::Erase(registry) => helper.call_erase(&mut store, &registry).await?.map(|()| Reply::Done),
                 Call::List(routed) => helper.call_list(&mut store, &routed).await?.map(Reply::Entries),
             }) as wasmtime::Result<_>
-        });
+        };
+        let called = self.runtime.block_on(async { tokio::time::timeout(deadline, run).await });
         let log = &store.data().log;
         log.captured("stdout", &stdout.contents());
         log.captured("stderr", &stderr.contents());
+        let Ok(result) = called else {
+            return Err(anyhow!("it exceeded its deadline of {} ms (deadline-ms)", grants.deadline_ms));
+        };
         result.map_err(|error| {
             let error = anyhow::Error::from(error);
             logging::log(
@@ -395,12 +393,7 @@ impl Sandbox {
             if store.data().limiter.memory_exceeded {
                 anyhow!("it exceeded its memory limit of {} MiB (memory-mib)", grants.memory_mib)
             } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-                match trap {
-                    wasmtime::Trap::Interrupt => {
-                        anyhow!("it exceeded its deadline of {} ms (deadline-ms)", grants.deadline_ms)
-                    }
-                    trap => anyhow!("it trapped: {trap}"),
-                }
+                anyhow!("it trapped: {trap}")
             } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 anyhow!("it called exit({}) instead of returning an answer", exit.0)
             } else {
@@ -413,7 +406,7 @@ impl Sandbox {
 /// The engine settings every component is compiled and run with; `compile` adds Cranelift.
 fn engine_config(compile: bool) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
-    config.epoch_interruption(true);
+    config.consume_fuel(true);
     config.enable_compiler(compile);
     config
 }

@@ -142,6 +142,13 @@ fn an_infinite_loop_is_stopped_by_the_deadline() {
 }
 
 #[test]
+fn a_plugin_blocked_in_a_host_call_is_stopped_by_the_deadline() {
+    let (sandbox, config) = hostile("");
+    let output = get(&sandbox, &config, "sleep.test", &[]);
+    assert_eq!((output.stdout, output.code), (failed("it exceeded its deadline of 2000 ms (deadline-ms)"), 1));
+}
+
+#[test]
 fn memory_growth_is_stopped_at_the_limit() {
     let (sandbox, config) = hostile("");
     let output = get(&sandbox, &config, "memory.test", &[]);

@@ -83,6 +83,11 @@ impl Plugin for Hostile {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
+            "sleep" => {
+                // Blocks in a host call (a clock pollable), not in wasm code.
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                observed("woke up".to_string())
+            }
             "memory" => {
                 let mut hoard: Vec<Vec<u8>> = Vec::new();
                 loop {
