@@ -1,6 +1,6 @@
 //! The parsed config, remembered in the cache directory, so that a run whose config has not
-//! changed reads its routing table and plugins back instead of parsing TOML again (the
-//! largest step of a cache hit's own work).
+//! changed reads its routing table and plugins back instead of parsing and validating the
+//! TOML again.
 //!
 //! A remembered config is used only for exactly the text it was parsed from (the config
 //! file is still read on every run, and its SHA-256 compared) and by the same program
