@@ -221,17 +221,10 @@ pub(crate) fn load_config_with_logging(flag: Option<&Path>, log_file: Option<&Pa
 }
 
 /// The config file `--config` (`flag`), the environment or the standard places name, or
-/// the default; read back from the cache directory when neither it nor this program
-/// changed since this program last parsed it.
+/// the default.
 fn load_config(flag: Option<&Path>) -> anyhow::Result<config::Config> {
-    let env = |name: &str| std::env::var(name).ok();
-    let path = config::locate(flag, env);
-    match std::env::current_exe() {
-        Ok(program) => {
-            crate::cache::config::load(path.as_deref(), &crate::cache::CacheDir::locate(None, env), &program)
-        }
-        Err(_) => config::load(path.as_deref()),
-    }
+    let path = config::locate(flag, |name| std::env::var(name).ok());
+    config::load(path.as_deref())
 }
 
 /// Prints the audit of the config (table or JSON); exit code 1 if a plugin would be refused.

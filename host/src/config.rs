@@ -7,7 +7,7 @@
 use crate::builtins;
 use crate::capabilities::egress::grant::NetworkGrant;
 use crate::router::{Pattern, Route, Router};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -30,7 +30,7 @@ pub const DEFAULT_DEADLINE_MS: u64 = 15_000;
 pub const DEFAULT_MAX_REQUESTS: u64 = 32;
 
 /// Where the configuration came from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     File(PathBuf),
     Embedded,
@@ -46,7 +46,7 @@ impl fmt::Display for Origin {
 }
 
 /// A resolved configuration.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub origin: Origin,
     pub router: Router,
@@ -58,7 +58,7 @@ pub struct Config {
 }
 
 /// The `[network]` table: settings of the host's own HTTP client.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct NetworkConfig {
     /// PEM certificates to trust in addition to the system's (or `SSL_CERT_FILE`).
     pub ca_bundle: Option<PathBuf>,
@@ -66,7 +66,7 @@ pub struct NetworkConfig {
 
 /// One plugin instance as the operator configured it. Grants and limits are `None` where
 /// the operator left the plugin's manifest (or the host's) default in place.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginConfig {
     pub id: String,
     pub source: PluginSource,
@@ -87,7 +87,7 @@ pub struct PluginConfig {
 }
 
 /// Where a plugin's component comes from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PluginSource {
     /// Embedded in the host binary.
     Builtin(String),
@@ -96,7 +96,7 @@ pub enum PluginSource {
 }
 
 /// The `[log]` table.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LogConfig {
     pub level: Option<String>,
     pub file: Option<PathBuf>,

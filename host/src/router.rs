@@ -9,12 +9,11 @@
 //! specific wins: fewest `*`, then most literal characters, then the lexically first.
 
 use crate::registry::{Registry, split_host_port};
-use serde::{Deserialize, Serialize};
 use std::cmp::Reverse;
 use std::fmt;
 
 /// A validated route pattern.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pattern {
     text: String,
     labels: Vec<String>,
@@ -117,14 +116,14 @@ pub(crate) fn glob(pattern: &str, text: &str) -> bool {
 }
 
 /// One route: registries matching `pattern` go to the plugin `plugin`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
     pub pattern: Pattern,
     pub plugin: String,
 }
 
 /// The routing table, most specific pattern first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Router {
     routes: Vec<Route>,
 }

@@ -8,7 +8,6 @@
 //! may enter, is not used: the host then runs without a cache and says so in the log.
 
 pub mod components;
-pub mod config;
 pub mod credentials;
 
 use std::fs;
@@ -59,14 +58,6 @@ impl CacheDir {
                 .map_err(|e| format!("cannot make {} private: {e}", root.display()))?;
         }
         Ok(CacheDir { root: root.to_path_buf() })
-    }
-
-    /// Whether `root` is a directory that this user owns and no one else may enter (checked
-    /// without creating or changing anything).
-    pub fn is_private(root: &Path) -> bool {
-        fs::symlink_metadata(root).is_ok_and(|metadata| {
-            metadata.is_dir() && metadata.uid() == rustix::process::getuid().as_raw() && metadata.mode() & 0o077 == 0
-        })
     }
 
     /// Ensures the user-only subdirectory `name` exists and returns it.
