@@ -6,7 +6,9 @@
 //! - `hit`: an answer from the credential cache (the front alone: no engine, no wasm);
 //! - `miss`: the front runs the engine, whose plugin runs from its precompiled component
 //!   and fetches from a loopback mock (host overhead = total minus the mock's own time);
-//! - `first run`: an empty cache, so the component is compiled;
+//! - `first run (compile)`: an empty cache, so the (test) plugin's component is compiled;
+//! - `first run (built-in)`: an empty cache and a built-in plugin (`static`), whose code
+//!   was compiled when the program was built;
 //! - `64 concurrent cold`: 64 simultaneous `get`s with no cached answer; the mock counts
 //!   the upstream fetches (one is the goal).
 //!
@@ -135,6 +137,12 @@ fn main() {
         .unwrap();
         path
     };
+    let builtin = scratch.path().join("builtin.toml");
+    std::fs::write(
+        &builtin,
+        "[routes]\n\"*.test\" = \"static\"\n[plugins.static]\nsettings = { username = \"u\", secret = \"s\" }\n",
+    )
+    .unwrap();
     let cached = write_config("cached.toml", "");
     let uncached = write_config("uncached.toml", "cache = false\n");
     // As Docker runs it: one argument, the config named in the environment.
@@ -168,6 +176,9 @@ fn main() {
     };
     let first =
         measure("first run (compile)", 10, |i| helper_command(&uncached, &scratch.path().join(format!("cold-{i}"))));
+    let first_builtin = measure("first run (built-in)", 10, |i| {
+        helper_command(&builtin, &scratch.path().join(format!("cold-builtin-{i}")))
+    });
 
     // 64 concurrent cold gets: components precompiled, no cached answer.
     let concurrent_cache = scratch.path().join("concurrent");
@@ -207,7 +218,7 @@ fn main() {
         "{:<22} {:>6} {:>9} {:>9} {:>9} {:>8} {:>9} {:>8}",
         "scenario", "n", "min ms", "median", "max ms", "x floor", "peak RSS", "failed"
     );
-    for stats in [&floor_stats, &hit, &miss, &first] {
+    for stats in [&floor_stats, &hit, &miss, &first, &first_builtin] {
         let ratio = stats.median().as_secs_f64() / floor_median.as_secs_f64();
         println!(
             "{:<22} {:>6} {:>9} {:>9} {:>9} {:>8.2} {:>6.1} MB {:>8}",

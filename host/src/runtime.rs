@@ -269,6 +269,13 @@ impl Sandbox {
             logging::log(Level::Debug, format_args!("plugin {}: precompiled component from the cache", config.id));
             return Ok(component);
         }
+        if let PluginSource::Builtin(name) = &config.source
+            && let Some(compiled) = builtins::find(name).and_then(|builtin| builtin.code().compiled)
+            && let Some(component) = components::install(&self.engine, compiled, cached.as_deref())
+        {
+            logging::log(Level::Debug, format_args!("plugin {}: compiled when this program was built", config.id));
+            return Ok(component);
+        }
         let bytes = match verified.take() {
             Some(bytes) => bytes,
             None => self.verified_bytes(config)?,
@@ -288,9 +295,11 @@ impl Sandbox {
     /// The plugin's bytes: embedded, or read from its file and checked against the pin.
     fn verified_bytes(&self, config: &PluginConfig) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
         match &config.source {
-            PluginSource::Builtin(name) => {
-                Ok(builtins::find(name).ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?.wasm.into())
-            }
+            PluginSource::Builtin(name) => Ok(builtins::find(name)
+                .ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?
+                .code()
+                .wasm
+                .into()),
             PluginSource::File { path, sha256: pinned } => {
                 let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
                 let actual: [u8; 32] = Sha256::digest(&bytes).into();
@@ -404,6 +413,8 @@ impl Sandbox {
 }
 
 /// The engine settings every component is compiled and run with; `compile` adds Cranelift.
+/// `build.rs` compiles the built-in plugins with the same settings (a test checks that the
+/// results load).
 fn engine_config(compile: bool) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.consume_fuel(true);
@@ -515,6 +526,19 @@ pub fn check_exports<'a>(exports: impl Iterator<Item = &'a str>) -> anyhow::Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_builtin_is_compiled_at_build_time_for_this_engine() {
+        let sandbox = Sandbox::new(None, None).unwrap();
+        for builtin in builtins::BUILTINS {
+            let compiled =
+                builtin.code().compiled.unwrap_or_else(|| panic!("{} was not compiled at build time", builtin.name));
+            let component = components::install(&sandbox.engine, compiled, None)
+                .unwrap_or_else(|| panic!("the engine refuses the build-time code of {}", builtin.name));
+            let inspection = sandbox.describe(&component, builtin.sha256.to_string());
+            check_exports(inspection.exports.iter().map(String::as_str)).unwrap();
+        }
+    }
 
     #[test]
     fn the_host_speaks_the_wit_package_version() {

@@ -156,6 +156,29 @@ fn cache_files_are_private_and_corruption_is_a_miss() {
 }
 
 #[test]
+fn a_builtin_runs_first_from_code_compiled_when_the_program_was_built() {
+    use std::os::unix::fs::PermissionsExt;
+    let sandbox = Sandbox::new();
+    let config = sandbox.write(
+        "config.toml",
+        "[routes]\n\"a.test\" = \"static\"\n[plugins.static]\ncache = false\nsettings = { username = \"u\", secret = \"s\" }\n",
+    );
+    let get = || sandbox.run(&["--config", config.to_str().unwrap(), "-vv", "get"], "a.test", &[]);
+    let first = get();
+    assert_eq!((first.stdout.as_str(), first.code), (credentials_json("a.test", "u", "s").as_str(), 0));
+    assert!(first.stderr.contains("plugin static: compiled when this program was built"), "{}", first.stderr);
+    let compiled: Vec<PathBuf> = std::fs::read_dir(sandbox.path(".cache/docker-credential-wasm/components"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert_eq!(compiled.len(), 1, "{compiled:?}");
+    assert_eq!(std::fs::metadata(&compiled[0]).unwrap().permissions().mode() & 0o777, 0o600);
+    let second = get();
+    assert_eq!(second.stdout, first.stdout);
+    assert!(second.stderr.contains("plugin static: precompiled component from the cache"), "{}", second.stderr);
+}
+
+#[test]
 fn sixty_four_concurrent_cold_gets_make_one_upstream_fetch() {
     let mock = Mock::start("127.0.0.1");
     let (sandbox, config) = setup(&mock, "/ok", "");

@@ -70,6 +70,19 @@ pub fn load(engine: &Engine, path: &std::path::Path) -> Option<Component> {
     unsafe { Component::deserialize_file(engine, path) }.ok()
 }
 
+/// Code compiled at build time (a built-in plugin's), stored at `path` if there is one and
+/// mapped from there, else loaded from memory; `None` if `engine` refuses it (the caller
+/// then compiles the component, replacing the file).
+pub fn install(engine: &Engine, compiled: &'static [u8], path: Option<&std::path::Path>) -> Option<Component> {
+    if let Some(path) = path
+        && write_atomically(path, compiled).is_ok()
+    {
+        return load(engine, path);
+    }
+    // SAFETY: compiled by this program's build, by the same wasmtime with the same settings.
+    unsafe { Component::deserialize(engine, compiled) }.ok()
+}
+
 /// Compiles `bytes` with `compiler` and, given a `path`, stores the result there; returns
 /// the component, loaded into `engine` (which has the compiler's settings).
 pub fn compile(
