@@ -107,18 +107,30 @@ fn ms(d: Duration) -> String {
     format!("{:.2}", d.as_secs_f64() * 1000.0)
 }
 
-fn main() {
-    let bin_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
-    let helper = bin_dir.join("docker-credential-wasm");
-    let floor = bin_dir.join("native-floor");
+/// The programs the bench runs, copied into `dir` as an install copies them: a binary the
+/// linker has just written runs measurably slower on Linux (its page cache is laid out in
+/// small pieces; a copy, or a binary read back from disk, is not), which is not what users
+/// run.
+fn install(bin_dir: &Path, dir: &Path) -> [PathBuf; 2] {
+    let built = ["docker-credential-wasm", "docker-credential-wasm-engine", "native-floor"];
     assert!(
-        helper.is_file() && bin_dir.join("docker-credential-wasm-engine").is_file(),
+        built.iter().all(|name| bin_dir.join(name).is_file()),
         "build it first: cargo build --release -p docker-credential-wasm -p bench"
     );
+    std::fs::create_dir(dir).unwrap();
+    for name in built {
+        std::fs::copy(bin_dir.join(name), dir.join(name)).unwrap();
+    }
+    [dir.join("docker-credential-wasm"), dir.join("native-floor")]
+}
+
+fn main() {
     let iterations: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(200);
+    let scratch = tempfile::tempdir().unwrap();
+    let bin_dir = std::env::current_exe().unwrap().parent().unwrap().to_path_buf();
+    let [helper, floor] = install(&bin_dir, &scratch.path().join("bin"));
 
     let mock = mock::Mock::start("127.0.0.1");
-    let scratch = tempfile::tempdir().unwrap();
     let wasm = Path::new(test_artifacts::HOSTILE);
     let sha256 = {
         use sha2::Digest;
