@@ -258,9 +258,9 @@ impl Sandbox {
     }
 
     /// The compiled component: from the cache when it holds one for this digest and engine
-    /// (compiled earlier from bytes that matched the digest), else compiled from the
-    /// verified bytes and cached. `verify` reads and checks a file plugin's bytes even on a
-    /// cache hit.
+    /// (compiled earlier from bytes that matched the digest), else a built-in's code compiled
+    /// when this program was built, else compiled from the verified bytes; cached either way.
+    /// `verify` reads and checks a file plugin's bytes even on a cache hit.
     fn component(&self, config: &PluginConfig, verify: bool) -> anyhow::Result<Component> {
         let sha256 = config.component_sha256();
         let cached = self.cache.as_ref().and_then(|cache| components::path(cache, &self.engine, &sha256).ok());
