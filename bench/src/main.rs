@@ -6,6 +6,8 @@
 //! - `hit`: an answer from the credential cache (the front alone: no engine, no wasm);
 //! - `miss`: the front runs the engine, whose plugin runs from its precompiled component
 //!   and fetches from a loopback mock (host overhead = total minus the mock's own time);
+//! - `front+engine, no work`: `version`, which the front passes on to the engine: the two
+//!   processes' start and exit, the part of every miss that comes before any plugin work;
 //! - `first run (compile)`: an empty cache, so the (test) plugin's component is compiled;
 //! - `first run (built-in)`: an empty cache and a built-in plugin (`static`), whose code
 //!   was compiled when the program was built;
@@ -186,6 +188,13 @@ fn main() {
         times.sort();
         times.get(times.len() / 2).copied().unwrap_or_default()
     };
+    // What every miss pays before any plugin work: the front and the engine starting and
+    // exiting (`version` is passed on to the engine, which prints a line and exits).
+    let processes = measure("front+engine, no work", iterations / 4, |_| {
+        let mut command = Command::new(&helper);
+        command.arg("version").env_clear().env("HOME", scratch.path());
+        command
+    });
     let first =
         measure("first run (compile)", 10, |i| helper_command(&uncached, &scratch.path().join(format!("cold-{i}"))));
     let first_builtin = measure("first run (built-in)", 10, |i| {
@@ -230,7 +239,7 @@ fn main() {
         "{:<22} {:>6} {:>9} {:>9} {:>9} {:>8} {:>9} {:>8}",
         "scenario", "n", "min ms", "median", "max ms", "x floor", "peak RSS", "failed"
     );
-    for stats in [&floor_stats, &hit, &miss, &first, &first_builtin] {
+    for stats in [&floor_stats, &hit, &miss, &processes, &first, &first_builtin] {
         let ratio = stats.median().as_secs_f64() / floor_median.as_secs_f64();
         println!(
             "{:<22} {:>6} {:>9} {:>9} {:>9} {:>8.2} {:>6.1} MB {:>8}",
@@ -251,6 +260,7 @@ fn main() {
         ms(mock_median),
         ms(miss.median().saturating_sub(mock_median))
     );
+    println!("  of which starting the front and the engine, with no plugin work: {} ms", ms(processes.median()));
     println!(
         "64 concurrent cold gets: {} ms wall, {concurrent_fetches} upstream fetch(es), {concurrent_failures} failed",
         ms(concurrent_wall)
