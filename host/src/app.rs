@@ -4,11 +4,11 @@
 
 use crate::cache::CacheDir;
 use crate::cache::credentials::{self, CredentialCache, Entry};
+use crate::capabilities::Grants;
 use crate::capabilities::request::RequestContext;
-use crate::capabilities::{Grants, sanitize};
 use crate::config::{Config, PluginConfig};
 use crate::kubelet::{self, AuthConfig, CacheKeyType};
-use crate::logging::{self, Level};
+use crate::logging::{self, Level, sanitize};
 use crate::protocol::{self, Action};
 use crate::registry::Registry;
 use crate::runtime::{Call, CallOutcome, Credentials, PluginError, Reply, Sandbox, Scope};
@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 /// The helper's name in usage, version and error lines.
 pub const NAME: &str = "docker-credential-wasm";
 
-/// Largest user name and secret a plugin may return.
+/// Largest user name and secret a plugin may return (together within the 64 KiB a plugin
+/// may pass to the host at once; registry tokens are a few KiB).
 const MAX_USERNAME_BYTES: usize = 4 * 1024;
-const MAX_SECRET_BYTES: usize = 256 * 1024;
+const MAX_SECRET_BYTES: usize = 56 * 1024;
 /// Longest plugin error text shown to a client.
 const MAX_ERROR_CHARS: usize = 512;
 /// Longest plugin deadline (and single-flight wait) for the kubelet, which kills a

@@ -213,6 +213,7 @@ fn network_widens(grant: &str, manifest: &[String]) -> bool {
         host: TargetHost::Name(name.clone()),
         port: parsed.port,
         path: parsed.path_prefix.clone().unwrap_or_else(|| "/".into()),
+        query: None,
     };
     let covered = manifest
         .iter()

@@ -133,13 +133,13 @@ struct RawConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawCache {
-    dir: Option<String>,
+    dir: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 struct RawNetwork {
-    ca_bundle: Option<String>,
+    ca_bundle: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -259,10 +259,10 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
         }
     };
 
-    let network = NetworkConfig {
-        ca_bundle: raw.network.and_then(|n| n.ca_bundle).map(|path| PathBuf::from(expand_home(&path))),
-    };
-    let cache_dir = raw.cache.and_then(|c| c.dir).map(|dir| PathBuf::from(expand_home(&dir)));
+    let home_path =
+        |path: Spanned<String>| expand_home(path.get_ref()).map(PathBuf::from).map_err(|e| locate(path.span(), e));
+    let network = NetworkConfig { ca_bundle: raw.network.and_then(|n| n.ca_bundle).map(home_path).transpose()? };
+    let cache_dir = raw.cache.and_then(|c| c.dir).map(home_path).transpose()?;
     Ok(Config { origin, router: Router::new(routes), plugins, log, network, cache_dir })
 }
 
@@ -337,7 +337,8 @@ fn resolve_plugin(
                     ),
                 )
             })?;
-            PluginSource::File { path: PathBuf::from(expand_home(path.get_ref())), sha256 }
+            let path = expand_home(path.get_ref()).map_err(|e| locate(path.span(), e))?;
+            PluginSource::File { path: PathBuf::from(path), sha256 }
         }
         (None, Some(path), None) => {
             return Err(locate(
@@ -480,14 +481,41 @@ fn bounded(
     }
 }
 
-/// Expands a leading `~/` with `$HOME`.
-pub fn expand_home(path: &str) -> String {
-    match (path.strip_prefix("~/"), std::env::var("HOME")) {
-        (Some(rest), Ok(home)) if !home.is_empty() => {
-            format!("{}/{rest}", home.trim_end_matches('/'))
-        }
-        _ => path.to_string(),
+/// Expands a leading `~/` with the user's home directory ([`home_dir`]); an error when
+/// there is none, so that `~/x` never becomes a path relative to the current directory.
+pub fn expand_home(path: &str) -> Result<String, String> {
+    let Some(rest) = path.strip_prefix("~/") else { return Ok(path.to_string()) };
+    match home_dir() {
+        Some(home) => Ok(format!("{}/{rest}", home.display().to_string().trim_end_matches('/'))),
+        None => Err(format!(
+            "{path:?} needs a home directory, but HOME is unset and the password database has none for uid {}; write an absolute path",
+            rustix::process::getuid().as_raw()
+        )),
     }
+}
+
+/// The user's home directory: `$HOME` when it is an absolute path, else the password
+/// database's entry for this user (systemd services, Nomad tasks and the kubelet's
+/// providers run without `HOME`).
+pub fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from).filter(|home| home.is_absolute()).or_else(password_database_home)
+}
+
+fn password_database_home() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buffer = vec![0u8; 16 * 1024];
+    // SAFETY: an all-zero `passwd` is a valid value for getpwuid_r to fill; `buffer` outlives
+    // every pointer it stores in it, and we copy the directory out before returning.
+    let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    let status =
+        unsafe { libc::getpwuid_r(libc::getuid(), &mut entry, buffer.as_mut_ptr().cast(), buffer.len(), &mut found) };
+    if status != 0 || found.is_null() || entry.pw_dir.is_null() {
+        return None;
+    }
+    let dir = unsafe { std::ffi::CStr::from_ptr(entry.pw_dir) };
+    let home = PathBuf::from(std::ffi::OsStr::from_bytes(dir.to_bytes()));
+    home.is_absolute().then_some(home)
 }
 
 fn valid_id(id: &str) -> bool {

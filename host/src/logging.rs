@@ -1,6 +1,7 @@
 //! The host's diagnostic log: stderr or a file, off unless asked, never stdout (which
-//! belongs to the wire protocol). Records are one line each, with control characters
-//! escaped by the callers that pass untrusted text.
+//! belongs to the wire protocol). Every record is exactly one line: whatever a caller
+//! passes, characters that could end a line, rewrite the terminal or reorder what a reader
+//! sees (control, line and paragraph separators, bidirectional formatting) are escaped here.
 
 use std::fmt;
 use std::io::Write;
@@ -64,17 +65,29 @@ pub fn init(max: Option<Level>, file: Option<&std::path::Path>) -> anyhow::Resul
     };
     let (sink, timestamps): (Box<dyn Write + Send>, bool) = match file {
         Some(path) => {
+            use std::os::unix::fs::OpenOptionsExt;
+            // Private (the log names registries, identities and endpoints), and never
+            // through a link someone else planted at the log's path.
             let file = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
+                .mode(0o600)
+                .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
                 .open(path)
-                .with_context(|| format!("cannot open the log file {}", path.display()))?;
+                .with_context(|| {
+                    format!("cannot open the log file {} (a symbolic link is not followed)", path.display())
+                })?;
             (Box::new(file), true)
         }
         None => (Box::new(std::io::stderr()), false),
     };
     let _ = LOGGER.set(Some(Logger { max, sink: Mutex::new(sink), timestamps }));
     Ok(())
+}
+
+/// Whether a record at `level` would be written.
+pub fn enabled(level: Level) -> bool {
+    LOGGER.get().and_then(Option::as_ref).is_some_and(|logger| level <= logger.max)
 }
 
 /// Writes one record.
@@ -88,11 +101,56 @@ pub fn log(level: Level, message: fmt::Arguments<'_>) {
         line.push(' ');
     }
     use std::fmt::Write as _;
-    let _ = writeln!(line, "docker-credential-wasm[{}] {}: {message}", std::process::id(), level.name());
+    let message = message.to_string();
+    let _ = write!(line, "docker-credential-wasm[{}] {}: ", std::process::id(), level.name());
+    escape_into(&mut line, &message, usize::MAX);
+    line.push('\n');
     if let Ok(mut sink) = logger.sink.lock() {
         let _ = sink.write_all(line.as_bytes());
         let _ = sink.flush();
     }
+}
+
+/// Whether `c` must be escaped in a log or protocol line: control characters (C0, DEL and
+/// C1, which holds the 8-bit CSI U+009B), the Unicode line and paragraph separators, and the
+/// invisible formatting characters that reorder or hide text (bidirectional marks,
+/// embeddings, overrides and isolates, zero-width characters, the byte order mark).
+pub fn must_escape(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{2028}'
+                | '\u{2029}'
+                | '\u{061C}'
+                | '\u{200B}'..='\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2060}'..='\u{2069}'
+                | '\u{FEFF}'
+        )
+}
+
+/// Appends `text` to `out` with [`must_escape`] characters escaped (`\n`, `\u{202e}`),
+/// cut at `max_chars` characters (marked with `…`).
+fn escape_into(out: &mut String, text: &str, max_chars: usize) {
+    for (i, c) in text.chars().enumerate() {
+        if i == max_chars {
+            out.push('…');
+            break;
+        }
+        if must_escape(c) {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+}
+
+/// Makes untrusted text (plugin messages, request targets, file names) safe for one log or
+/// protocol line: [`must_escape`] characters are escaped and the text is cut at `max_chars`.
+pub fn sanitize(text: &str, max_chars: usize) -> String {
+    let mut out = String::with_capacity(text.len().min(max_chars));
+    escape_into(&mut out, text, max_chars);
+    out
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` for `time`.
@@ -122,6 +180,21 @@ mod tests {
         assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
         assert_eq!(utc_timestamp(UNIX_EPOCH + Duration::from_secs(951_782_400)), "2000-02-29T00:00:00Z");
         assert_eq!(utc_timestamp(UNIX_EPOCH + Duration::from_secs(1_796_003_661)), "2026-11-30T01:54:21Z");
+    }
+
+    #[test]
+    fn sanitize_escapes_everything_that_could_forge_or_hide_a_line() {
+        assert_eq!(sanitize("a\nb\u{1b}[2Jc\r", 100), "a\\nb\\u{1b}[2Jc\\r");
+        assert_eq!(sanitize("abcdef", 3), "abc…");
+        assert_eq!(sanitize("ünï", 3), "ünï");
+        // C1 (8-bit CSI and NEL), line and paragraph separators, bidi overrides and isolates.
+        assert_eq!(sanitize("x\u{9b}31m\u{85}y", 100), "x\\u{9b}31m\\u{85}y");
+        assert_eq!(sanitize("one\u{2028}two\u{2029}", 100), "one\\u{2028}two\\u{2029}");
+        assert_eq!(
+            sanitize("\u{202e}gpj.exe\u{2066}\u{200f}\u{feff}", 100),
+            "\\u{202e}gpj.exe\\u{2066}\\u{200f}\\u{feff}"
+        );
+        assert_eq!(sanitize("café 東京 🙂 back\\slash", 100), "café 東京 🙂 back\\slash");
     }
 
     #[test]

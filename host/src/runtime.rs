@@ -4,7 +4,8 @@
 
 use crate::builtins;
 use crate::cache::{CacheDir, components};
-use crate::capabilities::egress::{Bounds, Egress};
+use crate::capabilities::egress::{self, Bounds, Egress};
+use crate::capabilities::memory::{self, Exceeded, MemoryBudget};
 use crate::capabilities::request::{Request, RequestContext};
 use crate::capabilities::{self, Grants, files::FileGrants, log::PluginLog, settings::Settings};
 use crate::config::{PluginConfig, PluginSource};
@@ -129,7 +130,7 @@ struct State {
     settings: Settings,
     files: FileGrants,
     request: Request,
-    log: PluginLog,
+    log: Arc<PluginLog>,
     limiter: Limiter,
 }
 
@@ -145,23 +146,25 @@ impl WasiHttpView for State {
     }
 }
 
-/// Memory and instance limits that remember whether they stopped the plugin.
+/// Instance limits, and every memory and table charged to the call's memory budget (all of
+/// them together, not each alone).
 struct Limiter {
-    max_memory_bytes: usize,
-    memory_exceeded: bool,
+    budget: Arc<MemoryBudget>,
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max_memory_bytes {
-            self.memory_exceeded = true;
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if !self.budget.grow_wasm(desired.saturating_sub(current)) {
             wasmtime::bail!("memory limit exceeded");
         }
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 100_000)
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if !self.budget.grow_table(desired.saturating_sub(current)) {
+            wasmtime::bail!("memory limit exceeded by a table");
+        }
+        Ok(true)
     }
 
     fn instances(&self) -> usize {
@@ -185,8 +188,9 @@ pub struct Sandbox {
     ca_bundle: Option<std::path::PathBuf>,
     cache: Option<CacheDir>,
     /// Runs each call, with its HTTP requests and its deadline, on this thread: no threads
-    /// to start and no hand-offs between threads while a plugin waits for an answer.
-    runtime: tokio::runtime::Runtime,
+    /// to start and no hand-offs between threads while a plugin waits for an answer. Only
+    /// `None` while the sandbox is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
 }
 
 /// What a component is: its digest and the interfaces it imports and exports.
@@ -226,8 +230,8 @@ impl Sandbox {
         let engine = Engine::new(&engine_config(false))?;
         let mut linker = Linker::new(&engine);
         link_wasi(&mut linker)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        capabilities::log::link(&mut linker, |s: &mut State| &mut s.log)?;
+        egress::link(&mut linker, |s: &mut State| &mut s.egress)?;
+        capabilities::log::link(&mut linker, |s: &mut State| &*s.log)?;
         capabilities::settings::link(&mut linker, |s: &mut State| &mut s.settings)?;
         capabilities::files::link(&mut linker, |s: &mut State| &mut s.files)?;
         capabilities::request::link(&mut linker, |s: &mut State| &mut s.request)?;
@@ -236,7 +240,7 @@ impl Sandbox {
             .enable_time()
             .build()
             .context("cannot start the I/O runtime")?;
-        Ok(Sandbox { engine, compiler: std::sync::OnceLock::new(), linker, ca_bundle, cache, runtime })
+        Ok(Sandbox { engine, compiler: std::sync::OnceLock::new(), linker, ca_bundle, cache, runtime: Some(runtime) })
     }
 
     /// Loads the plugin `config` names, compiled (from the precompiled cache when it holds
@@ -342,33 +346,48 @@ impl Sandbox {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let env = capabilities::env::granted(&grants.env, |name| std::env::var(name).ok());
-        let wasi = WasiCtx::builder().envs(&env).stdout(stdout.clone()).stderr(stderr.clone()).build();
+        let wasi = WasiCtx::builder()
+            .envs(&env)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .max_random_size(memory::HOSTCALL_BYTES as u64)
+            .build();
+        let budget = MemoryBudget::new(grants.memory_mib);
+        let log = Arc::new(PluginLog::new(&plugin.id));
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(budget.resources());
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(memory::FIELD_SIZE_LIMIT);
+        let deadline = Duration::from_millis(grants.deadline_ms);
         let state = State {
             wasi,
-            http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            http,
+            table,
             egress: Egress {
                 plugin: plugin.id.clone(),
                 grants: Arc::new(grants.network.clone()),
                 bounds: Bounds { max_requests: grants.max_requests as u32, ..Bounds::default() },
                 ca_bundle: self.ca_bundle.clone(),
-                deadline: Instant::now() + Duration::from_millis(grants.deadline_ms),
+                deadline: Instant::now() + deadline,
                 requests: 0,
+                log: log.clone(),
+                memory: budget.clone(),
             },
             settings: Settings(grants.settings.clone()),
-            files: FileGrants::new(&grants.files),
+            files: FileGrants::new(&grants.files, Instant::now() + deadline),
             request: Request::default(),
-            log: PluginLog { plugin: plugin.id.clone() },
-            limiter: Limiter { max_memory_bytes: (grants.memory_mib as usize) << 20, memory_exceeded: false },
+            log: log.clone(),
+            limiter: Limiter { budget: budget.clone() },
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(memory::HOSTCALL_BYTES);
+        store.set_max_component_handles(2 * budget.resources());
         // The deadline: the plugin yields to the runtime every so often (and whenever it
         // waits for I/O), where the timeout below can end the call.
         store.set_fuel(u64::MAX)?;
         store.fuel_async_yield_interval(Some(FUEL_BETWEEN_YIELDS))?;
 
-        let deadline = Duration::from_millis(grants.deadline_ms);
         let run = async {
             let instance = bindings::Plugin::instantiate_async(&mut store, &plugin.component, &self.linker).await?;
             let helper = instance.docker_credential_wasm_plugin_helper();
@@ -386,29 +405,74 @@ impl Sandbox {
                 Call::List(routed) => helper.call_list(&mut store, &routed).await?.map(Reply::Entries),
             }) as wasmtime::Result<_>
         };
-        let called = self.runtime.block_on(async { tokio::time::timeout(deadline, run).await });
-        let log = &store.data().log;
+        let runtime = self.runtime.as_ref().expect("the runtime lives as long as the sandbox");
+        let called = runtime.block_on(async { tokio::time::timeout(deadline, within(&budget, run)).await });
         log.captured("stdout", &stdout.contents());
         log.captured("stderr", &stderr.contents());
-        let Ok(result) = called else {
-            return Err(anyhow!("it exceeded its deadline of {} ms (deadline-ms)", grants.deadline_ms));
+        log.report_dropped();
+        let over_memory = |exceeded: Exceeded| {
+            anyhow!(
+                "it exceeded its memory limit of {} MiB (memory-mib){}",
+                grants.memory_mib,
+                exceeded.detail(&budget)
+            )
+        };
+        let result = match called {
+            Err(_) => return Err(anyhow!("it exceeded its deadline of {} ms (deadline-ms)", grants.deadline_ms)),
+            Ok(None) => return Err(over_memory(budget.exceeded().unwrap_or(Exceeded::Bodies))),
+            Ok(Some(result)) => result,
         };
         result.map_err(|error| {
             let error = anyhow::Error::from(error);
             logging::log(
                 Level::Debug,
-                format_args!("plugin {}: {}", plugin.id, capabilities::sanitize(&format!("{error:?}"), 16 * 1024)),
+                format_args!("plugin {}: {}", plugin.id, logging::sanitize(&format!("{error:?}"), 16 * 1024)),
             );
-            if store.data().limiter.memory_exceeded {
-                anyhow!("it exceeded its memory limit of {} MiB (memory-mib)", grants.memory_mib)
+            let table_full = error.chain().any(|cause| {
+                matches!(cause.downcast_ref(), Some(wasmtime::component::ResourceTableError::Full))
+                    || cause.to_string().contains("store handle limit exceeded")
+            });
+            if table_full {
+                budget.exceed(Exceeded::Resources);
+            }
+            if let Some(exceeded) = budget.exceeded() {
+                over_memory(exceeded)
             } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
                 anyhow!("it trapped: {trap}")
             } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
                 anyhow!("it called exit({}) instead of returning an answer", exit.0)
+            } else if error.root_cause().to_string().contains("fuel allocated for hostcalls has been exhausted") {
+                anyhow!(
+                    "it passed more than {} KiB to the host at once (one string or list in a call, or its answer); that is the most a plugin may",
+                    memory::HOSTCALL_BYTES >> 10
+                )
             } else {
-                anyhow!("it failed: {}", capabilities::sanitize(&error.root_cause().to_string(), 512))
+                anyhow!("it failed: {}", logging::sanitize(&error.root_cause().to_string(), 512))
             }
         })
+    }
+}
+
+/// Runs `call` until it finishes, or (`None`) until the memory budget is exceeded by what the
+/// host holds for the plugin (checked whenever the plugin yields or waits).
+async fn within<T>(budget: &MemoryBudget, call: impl Future<Output = T>) -> Option<T> {
+    let mut call = std::pin::pin!(call);
+    std::future::poll_fn(|context| {
+        if budget.exceeded().is_some_and(|what| what != Exceeded::Wasm) {
+            return std::task::Poll::Ready(None);
+        }
+        call.as_mut().poll(context).map(Some)
+    })
+    .await
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Name lookups run on blocking threads that a deadline cannot stop; the process does
+        // not wait for them on its way out.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 

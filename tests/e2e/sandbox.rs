@@ -114,7 +114,7 @@ fn plugin_stdout_and_stderr_never_reach_the_protocol() {
     );
     assert!(output.stderr.contains("plugin hostile: stderr: \\u{1b}[2Jforged stderr"), "{}", output.stderr);
     assert!(
-        output.stderr.contains("WARN: plugin hostile: about to claim not-found\\u{1b}]0;title\\u{7}"),
+        output.stderr.contains("INFO: plugin hostile [warn]: about to claim not-found\\u{1b}]0;title\\u{7}"),
         "{}",
         output.stderr
     );
@@ -175,7 +175,17 @@ fn traps_and_exits_are_one_line_naming_the_cause() {
 fn oversized_secrets_are_refused() {
     let (sandbox, config) = hostile("");
     let output = get(&sandbox, &config, "huge.test", &[]);
-    assert_eq!((output.stdout, output.code), (failed("it returned a secret of 1048576 bytes; the limit is 262144"), 1));
+    assert_eq!((output.stdout, output.code), (failed("it returned a secret of 61440 bytes; the limit is 57344"), 1));
+    let output = get(&sandbox, &config, "oversized.test", &[]);
+    assert_eq!(
+        (output.stdout, output.code),
+        (
+            failed(
+                "it passed more than 64 KiB to the host at once (one string or list in a call, or its answer); that is the most a plugin may"
+            ),
+            1
+        )
+    );
 }
 
 #[test]
@@ -250,4 +260,202 @@ fn a_plugin_built_for_the_first_world_version_still_runs() {
         "{}",
         output.stderr
     );
+}
+
+/// The hostile plugin with the given memory limit and deadline, and `extra` config lines.
+fn hostile_limited(memory_mib: u64, deadline_ms: u64, extra: &str) -> (Sandbox, std::path::PathBuf) {
+    let sandbox = Sandbox::new();
+    let wasm = Path::new(test_artifacts::HOSTILE);
+    let config = format!(
+        "[routes]\n\"*.test\" = \"hostile\"\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\ndeadline-ms = {deadline_ms}\nmemory-mib = {memory_mib}\n{extra}",
+        wasm.display(),
+        sha256sum(wasm)
+    );
+    let path = sandbox.write("config.toml", &config);
+    (sandbox, path)
+}
+
+/// `get` for `registry`, with the engine's peak RSS in KiB.
+fn get_measured(sandbox: &Sandbox, config: &Path, registry: &str) -> (Output, u64) {
+    let command = sandbox.command(&["--config", config.to_str().unwrap(), "get"]);
+    common::run_with_peak_rss(command, registry)
+}
+
+#[test]
+fn everything_the_host_holds_for_a_plugin_is_bounded_by_its_memory_limit() {
+    let mock = common::mock::Mock::start("127.0.0.1");
+    let p = mock.port;
+    let extra = format!(
+        "network = [\"http://127.0.0.1:{p}\"]\nmax-requests = 1000\nsettings = {{ url = \"http://127.0.0.1:{p}/bytes?n=3145728\" }}\n"
+    );
+    let (sandbox, config) = hostile_limited(16, 20_000, &(extra + "cache = false\n"));
+    // The first run compiles the plugin; the second is what every later miss costs.
+    get_measured(&sandbox, &config, "ok.test");
+    let (ok, baseline) = get_measured(&sandbox, &config, "ok.test");
+    assert_eq!(ok.code, 0, "{ok:?}");
+    let resources = ": it held more than 64 host resources (headers, requests, streams) at once";
+    for (attack, detail) in [
+        ("fields.test", resources),
+        ("outgoing.test", resources),
+        ("hoard.test", ": HTTP bodies held for it passed 8 MiB (half its limit)"),
+        ("memory.test", ""),
+    ] {
+        let (output, peak) = get_measured(&sandbox, &config, attack);
+        eprintln!("{attack}: peak RSS {} KiB; a plain call's {} KiB; limit 16 MiB", peak, baseline);
+        assert_eq!(
+            (output.stdout.as_str(), output.code),
+            (failed(&format!("it exceeded its memory limit of 16 MiB (memory-mib){detail}")).as_str(), 1),
+            "{attack}: {}",
+            output.stderr
+        );
+        // What the plugin made the process hold: within two limits (its memory, and what the
+        // host holds for it) above a plain call.
+        assert!(peak <= baseline + 2 * 16 * 1024, "{attack}: peak RSS {peak} KiB, a plain call {baseline} KiB");
+    }
+    // Two 3 MiB bodies held, the third refused when it passed 8 MiB.
+    assert_eq!(mock.hits(), 3);
+}
+
+#[test]
+fn a_log_flood_is_cut_to_the_budget_with_one_line_saying_how_much_was_dropped() {
+    let (sandbox, config) = hostile_limited(32, 15_000, "cache = false\n");
+    // A plugin's records are never louder than info, so the default log takes none of them.
+    let quiet = get(&sandbox, &config, "log-flood.test", &[]);
+    assert_eq!(
+        (quiet.stdout, quiet.stderr, quiet.code),
+        (credentials_json("log-flood.test", "flooder", "still-answers"), String::new(), 0)
+    );
+    let loud = get(&sandbox, &config, "log-flood.test", &["-v"]);
+    assert_eq!(loud.code, 0);
+    eprintln!("log flood at info: {} bytes of log", loud.stderr.len());
+    assert!(loud.stderr.len() <= 256 * 1024 + 1024, "{} bytes of log", loud.stderr.len());
+    let lines: Vec<&str> = loud.stderr.lines().collect();
+    let records = lines.iter().filter(|line| line.contains("INFO: plugin hostile [error]: eeee")).count();
+    assert!(records > 0 && records < 100, "{records}");
+    let dropped = 200_000 - records;
+    let per_record = 4000 + "hostile".len() + " [error]".len() + 72;
+    let summary = format!(
+        "INFO: plugin hostile: {dropped} log records ({} bytes) dropped: over the budget of 1000 records and 262144 bytes a plugin call may write",
+        dropped * per_record
+    );
+    assert!(lines.iter().any(|line| line.ends_with(&summary)), "{:?}", lines.last());
+}
+
+#[test]
+fn refused_requests_in_a_loop_are_held_to_the_same_budget() {
+    let (sandbox, config) = hostile_limited(32, 15_000, "cache = false\n");
+    // 100,000 refused requests; each refusal is a WARN line.
+    let output = get(&sandbox, &config, "deny-flood.test", &[]);
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    eprintln!("refusal flood at warn: {} bytes of log", output.stderr.len());
+    assert!(output.stderr.len() <= 256 * 1024 + 1024, "{} bytes of log", output.stderr.len());
+    let lines: Vec<&str> = output.stderr.lines().collect();
+    assert_eq!(lines.len(), 1001, "1000 records and the summary");
+    assert!(
+        lines[0].ends_with("WARN: plugin hostile: denied GET http://192.0.2.1:80/: no network grant allows it; to allow it add \"http://192.0.2.1\" to `network` in [plugins.hostile]"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[999].ends_with(
+            "WARN: plugin hostile: denied GET http://192.0.2.1:80/: request budget of 32 per call exhausted (max-requests)"
+        ),
+        "{}",
+        lines[999]
+    );
+    assert!(
+        lines[1000].contains("WARN: plugin hostile: 99000 log records (")
+            && lines[1000]
+                .ends_with(" bytes) dropped: over the budget of 1000 records and 262144 bytes a plugin call may write"),
+        "{}",
+        lines[1000]
+    );
+}
+
+#[test]
+fn a_plugin_cannot_forge_or_hide_log_lines() {
+    let (sandbox, config) = hostile("");
+    let output = get(&sandbox, &config, "log-inject.test", &["-v"]);
+    assert_eq!((output.stdout.as_str(), output.code), (NOT_FOUND, 1));
+    for raw in ['\u{2028}', '\u{2029}', '\u{9b}', '\u{85}', '\u{202e}', '\u{2066}', '\u{2069}'] {
+        assert!(!output.stderr.contains(raw), "{raw:?} reached the log: {}", output.stderr);
+    }
+    assert!(
+        output.stderr.contains(
+            "INFO: plugin hostile [warn]: one\\u{2028}docker-credential-wasm[1] ERROR: forged line\\u{2029}two\n"
+        ),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains(
+            "INFO: plugin hostile [warn]: \\u{9b}31mred\\u{85}next \\u{202e}txt.exe\\u{2066}isolated\\u{2069}\n"
+        ),
+        "{}",
+        output.stderr
+    );
+    assert!(output.stderr.lines().all(|line| line.starts_with("docker-credential-wasm[")), "{}", output.stderr);
+}
+
+#[test]
+fn a_granted_fifo_is_refused_without_blocking_the_call() {
+    let (sandbox, config) = hostile("");
+    let fifo = sandbox.path("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let extra = format!("files = [\"{}\"]\nsettings = {{ file = \"{}\" }}\n", fifo.display(), fifo.display());
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap() + &extra).unwrap();
+    // Nothing ever writes the FIFO: a blocking open or read would hang until killed.
+    let output = get(&sandbox, &config, "granted-file.test", &[]);
+    assert_eq!(output.code, 1);
+    assert!(
+        output.stdout.starts_with("docker-credential-wasm: plugin \"hostile\": ")
+            && output.stdout.ends_with(&format!("{} is not a regular file\n", fifo.display())),
+        "{}",
+        output.stdout
+    );
+}
+
+#[test]
+fn without_home_a_home_grant_is_never_read_from_the_working_directory() {
+    let (sandbox, config) = hostile("");
+    // What a relative `~/.planted` would find, from the working directory.
+    std::fs::create_dir(sandbox.path("~")).unwrap();
+    sandbox.write("~/.planted", "planted");
+    let extra = "files = [\"~/.planted\"]\nsettings = { file = \"~/.planted\" }\n";
+    std::fs::write(&config, std::fs::read_to_string(&config).unwrap() + extra).unwrap();
+    let mut command = sandbox.command(&["--config", config.to_str().unwrap(), "get"]);
+    command
+        .env_remove("HOME")
+        .env("DOCKER_CREDENTIAL_WASM_CACHE_DIR", sandbox.path("cache"))
+        .current_dir(sandbox.path(""));
+    let output = common::run(command, "granted-file.test");
+    assert!(!output.stdout.contains("planted"), "{}", output.stdout);
+    // The password database's home has no such file.
+    assert_eq!((output.stdout.as_str(), output.code), (NOT_FOUND, 1), "{}", output.stderr);
+}
+
+#[test]
+fn the_log_file_is_private_and_never_opened_through_a_link() {
+    let (sandbox, config) = hostile("");
+    let log = sandbox.path("dcw.log");
+    let output = get(&sandbox, &config, "ok.test", &["-v", "--log-file", log.to_str().unwrap()]);
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&log).unwrap().permissions().mode() & 0o777, 0o600);
+
+    let victim = sandbox.write("victim", "");
+    let link = sandbox.path("link.log");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    let output = get(&sandbox, &config, "ok.test", &["-v", "--log-file", link.to_str().unwrap()]);
+    assert_eq!((output.stdout.as_str(), output.code), ("", 1));
+    assert!(
+        output.stderr.starts_with(&format!(
+            "docker-credential-wasm: cannot open the log file {} (a symbolic link is not followed): ",
+            link.display()
+        )),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "");
 }

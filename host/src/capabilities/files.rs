@@ -2,28 +2,46 @@
 //! name. There is no directory listing, no write, and `wasi:filesystem` has no preopens.
 //! A grant may end in a pattern (`/var/opt/azcmagent/tokens/*.key`) for files whose names
 //! the plugin learns at run time; it still names no directory to list.
+//!
+//! Only regular files are read: a FIFO, a device or a socket at a granted path is refused
+//! (opened without blocking, checked on the opened handle). Symbolic links are followed,
+//! because Kubernetes projects service-account tokens as links (`token -> ..data/token`).
+//! The read runs on a thread of its own, so a file on a hung network mount costs the plugin
+//! its deadline, not the process its life.
 
 use crate::runtime::bindings::docker_credential_wasm::plugin::files::{FileError, Host, add_to_linker};
 use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
 use wasmtime::component::{HasData, Linker};
 
 /// Largest granted file a plugin may read.
 pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The files granted to one plugin instance.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FileGrants {
-    /// Each grant as written in config or manifest, and the path it names.
-    grants: Vec<(String, PathBuf)>,
+    /// Each grant as written in config or manifest, and the path it names (none for a `~/`
+    /// grant when the user has no home directory: never a path relative to the current one).
+    grants: Vec<(String, Option<PathBuf>)>,
+    /// When the plugin's call must be over: no read waits past it.
+    deadline: Instant,
+    /// Reads still running: only ever one that outlived the deadline, and then no other
+    /// read is started.
+    reading: Arc<AtomicUsize>,
 }
 
 impl FileGrants {
     /// Grants `written` paths; a leading `~/` is the user's home directory.
-    pub fn new(written: &[String]) -> FileGrants {
-        let grants =
-            written.iter().map(|name| (name.clone(), PathBuf::from(crate::config::expand_home(name)))).collect();
-        FileGrants { grants }
+    pub fn new(written: &[String], deadline: Instant) -> FileGrants {
+        let grants = written
+            .iter()
+            .map(|name| (name.clone(), crate::config::expand_home(name).ok().map(PathBuf::from)))
+            .collect();
+        FileGrants { grants, deadline, reading: Arc::default() }
     }
 
     /// The path of the granted file `name`: a grant written as `name` or expanding to it, or
@@ -31,8 +49,9 @@ impl FileGrants {
     /// a file directly in that directory (never below it) matching the pattern.
     fn granted(&self, name: &str) -> Option<PathBuf> {
         let is_pattern = |path: &PathBuf| path.file_name().is_some_and(|n| n.to_string_lossy().contains('*'));
-        let mut exact = self.grants.iter().filter(|(_, path)| !is_pattern(path));
-        if let Some((_, path)) = exact.find(|(written, path)| written == name || path.as_os_str() == name) {
+        let grants = self.grants.iter().filter_map(|(written, path)| Some((written, path.as_ref()?)));
+        let mut exact = grants.clone().filter(|(_, path)| !is_pattern(path));
+        if let Some((_, path)) = exact.find(|(written, path)| *written == name || path.as_os_str() == name) {
             return Some(path.clone());
         }
         let wanted = std::path::Path::new(name);
@@ -40,7 +59,7 @@ impl FileGrants {
         if file_name.starts_with('.') || file_name.contains('*') || name.contains("/./") || name.contains("/../") {
             return None;
         }
-        self.grants.iter().filter(|(_, path)| is_pattern(path)).find_map(|(_, pattern)| {
+        grants.filter(|(_, path)| is_pattern(path)).find_map(|(_, pattern)| {
             let glob = pattern.file_name()?.to_str()?;
             let matches =
                 wanted.is_absolute() && wanted.parent() == pattern.parent() && crate::router::glob(glob, file_name);
@@ -50,26 +69,69 @@ impl FileGrants {
 
     /// The contents of the granted file `name` (as written in the grant, or expanded).
     pub fn read(&self, name: &str) -> Result<Vec<u8>, FileError> {
+        self.read_with(name, read_regular_file)
+    }
+
+    /// [`FileGrants::read`] with `reader` doing the reading, on a thread of its own.
+    fn read_with(
+        &self,
+        name: &str,
+        reader: fn(&std::path::Path, &str) -> Result<Vec<u8>, FileError>,
+    ) -> Result<Vec<u8>, FileError> {
         let Some(path) = self.granted(name) else {
+            if self.grants.iter().any(|(written, path)| written == name && path.is_none()) {
+                // A `~/` grant with no home directory names no file.
+                return Err(FileError::NotFound(name.to_string()));
+            }
             return Err(FileError::NotGranted(name.to_string()));
         };
-        let file = std::fs::File::open(&path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => FileError::NotFound(name.to_string()),
-            _ => FileError::Io(format!("cannot open {name}: {e}")),
-        })?;
-        let metadata = file.metadata().map_err(|e| FileError::Io(format!("cannot stat {name}: {e}")))?;
-        if !metadata.is_file() {
-            return Err(FileError::Io(format!("{name} is not a regular file")));
+        if self.reading.load(Ordering::SeqCst) > 0 {
+            return Err(FileError::Io(format!(
+                "cannot read {name}: an earlier read of a granted file is still blocked"
+            )));
         }
-        let mut contents = Vec::new();
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_end(&mut contents)
-            .map_err(|e| FileError::Io(format!("cannot read {name}: {e}")))?;
-        if contents.len() as u64 > MAX_FILE_BYTES {
-            return Err(FileError::TooLarge(name.to_string()));
+        let (sender, receiver) = std::sync::mpsc::channel();
+        let (owned, reading) = (name.to_string(), self.reading.clone());
+        reading.fetch_add(1, Ordering::SeqCst);
+        let thread = std::thread::Builder::new().name("granted-file".into()).spawn(move || {
+            let result = reader(&path, &owned);
+            // Before the answer, so that a caller that has the answer sees no read running.
+            reading.fetch_sub(1, Ordering::SeqCst);
+            let _ = sender.send(result);
+        });
+        if let Err(e) = thread {
+            self.reading.fetch_sub(1, Ordering::SeqCst);
+            return Err(FileError::Io(format!("cannot read {name}: {e}")));
         }
-        Ok(contents)
+        receiver.recv_timeout(self.deadline.saturating_duration_since(Instant::now())).unwrap_or_else(|_| {
+            Err(FileError::Io(format!("reading {name} did not finish before the plugin's deadline")))
+        })
     }
+}
+
+/// Opens `path` without blocking (a FIFO or a device would block a plain open or read), and
+/// reads it whole if the opened handle is a regular file of at most [`MAX_FILE_BYTES`].
+fn read_regular_file(path: &std::path::Path, name: &str) -> Result<Vec<u8>, FileError> {
+    let flags = rustix::fs::OFlags::NONBLOCK | rustix::fs::OFlags::NOCTTY;
+    let file =
+        std::fs::OpenOptions::new().read(true).custom_flags(flags.bits() as i32).open(path).map_err(|e| {
+            match e.kind() {
+                std::io::ErrorKind::NotFound => FileError::NotFound(name.to_string()),
+                _ => FileError::Io(format!("cannot open {name}: {e}")),
+            }
+        })?;
+    let metadata = file.metadata().map_err(|e| FileError::Io(format!("cannot stat {name}: {e}")))?;
+    if !metadata.is_file() {
+        return Err(FileError::Io(format!("{name} is not a regular file")));
+    }
+    let mut contents = Vec::new();
+    file.take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut contents)
+        .map_err(|e| FileError::Io(format!("cannot read {name}: {e}")))?;
+    if contents.len() as u64 > MAX_FILE_BYTES {
+        return Err(FileError::TooLarge(name.to_string()));
+    }
+    Ok(contents)
 }
 
 impl Host for FileGrants {
@@ -91,6 +153,53 @@ pub fn link<T: 'static>(linker: &mut Linker<T>, get: fn(&mut T) -> &mut FileGran
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
+
+    fn later() -> Instant {
+        Instant::now() + Duration::from_secs(30)
+    }
+
+    #[test]
+    fn a_fifo_or_a_device_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        rustix::fs::mknodat(rustix::fs::CWD, &fifo, rustix::fs::FileType::Fifo, 0o600.into(), 0).unwrap();
+        let fifo = fifo.to_str().unwrap().to_string();
+        // Nothing ever writes the FIFO: a blocking open would wait forever.
+        let grants = FileGrants::new(&[fifo.clone(), "/dev/zero".to_string()], later());
+        assert_eq!(grants.read(&fifo), Err(FileError::Io(format!("{fifo} is not a regular file"))));
+        assert_eq!(grants.read("/dev/zero"), Err(FileError::Io("/dev/zero is not a regular file".into())));
+    }
+
+    #[test]
+    fn a_read_that_blocks_ends_at_the_deadline_and_no_other_read_starts_behind_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, "x").unwrap();
+        let name = file.to_str().unwrap().to_string();
+        let grants = FileGrants::new(std::slice::from_ref(&name), Instant::now() + Duration::from_millis(100));
+        // A reader that hangs stands in for a file on a hung network mount.
+        let hangs: fn(&std::path::Path, &str) -> Result<Vec<u8>, FileError> = |_, _| {
+            std::thread::sleep(Duration::from_secs(3600));
+            Ok(Vec::new())
+        };
+        assert_eq!(
+            grants.read_with(&name, hangs),
+            Err(FileError::Io(format!("reading {name} did not finish before the plugin's deadline")))
+        );
+        assert_eq!(
+            grants.read(&name),
+            Err(FileError::Io(format!("cannot read {name}: an earlier read of a granted file is still blocked")))
+        );
+    }
+
+    #[test]
+    fn a_home_grant_without_a_home_names_no_file() {
+        let grants =
+            FileGrants { grants: vec![("~/.aws/config".into(), None)], deadline: later(), reading: Arc::default() };
+        assert_eq!(grants.read("~/.aws/config"), Err(FileError::NotFound("~/.aws/config".into())));
+        assert_eq!(grants.read(".aws/config"), Err(FileError::NotGranted(".aws/config".into())));
+    }
 
     #[test]
     fn only_granted_files_are_readable() {
@@ -99,7 +208,7 @@ mod tests {
         std::fs::write(&granted, "pw\n").unwrap();
         std::fs::write(dir.path().join("other"), "no").unwrap();
         let name = granted.to_str().unwrap().to_string();
-        let grants = FileGrants::new(std::slice::from_ref(&name));
+        let grants = FileGrants::new(std::slice::from_ref(&name), later());
 
         assert_eq!(grants.read(&name), Ok(b"pw\n".to_vec()));
         let other = dir.path().join("other").to_str().unwrap().to_string();
@@ -117,7 +226,7 @@ mod tests {
         let big = dir.path().join("big");
         std::fs::write(&big, vec![b'x'; MAX_FILE_BYTES as usize + 1]).unwrap();
         let big = big.to_str().unwrap().to_string();
-        let grants = FileGrants::new(&[missing.clone(), folder.clone(), big.clone()]);
+        let grants = FileGrants::new(&[missing.clone(), folder.clone(), big.clone()], later());
         assert_eq!(grants.read(&missing), Err(FileError::NotFound(missing.clone())));
         assert_eq!(grants.read(&folder), Err(FileError::Io(format!("{folder} is not a regular file"))));
         assert_eq!(grants.read(&big), Err(FileError::TooLarge(big.clone())));
@@ -133,7 +242,7 @@ mod tests {
         std::fs::write(tokens.join("notes.txt"), "no").unwrap();
         std::fs::write(dir.path().join("outside.key"), "no").unwrap();
         let pattern = format!("{}/*.key", tokens.display());
-        let grants = FileGrants::new(std::slice::from_ref(&pattern));
+        let grants = FileGrants::new(std::slice::from_ref(&pattern), later());
         let key = format!("{}/a1b2.key", tokens.display());
         assert_eq!(grants.read(&key), Ok(b"secret".to_vec()));
         for refused in [

@@ -6,6 +6,7 @@ pub mod egress;
 pub mod env;
 pub mod files;
 pub mod log;
+pub mod memory;
 pub mod request;
 pub mod settings;
 
@@ -46,48 +47,27 @@ impl Grants {
 impl Grants {
     /// Everything besides the plugin and registry that can change a plugin's answer, for the
     /// credential cache key: settings, the values of granted environment variables (as
-    /// `lookup` reports them) and the identity of granted files (size, modification time,
-    /// inode), so that a changed secret or profile is a miss, not a stale hit.
+    /// `lookup` reports them) and the identity of granted files (size, device, inode,
+    /// modification and change times: a file rewritten with its old mtime restored, or
+    /// another file moved into its place, still changes it), so that a changed secret or
+    /// profile is a miss, not a stale hit.
     pub fn cache_inputs(&self, lookup: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
         use std::os::unix::fs::MetadataExt;
         let settings = self.settings.iter().map(|(k, v)| (format!("setting:{k}"), v.clone()));
         let env = self.env.iter().map(|name| (format!("env:{name}"), lookup(name).unwrap_or_else(|| "\0unset".into())));
         let files = self.files.iter().map(|name| {
-            let identity = std::fs::metadata(crate::config::expand_home(name)).map_or("\0missing".to_string(), |m| {
-                format!("{}:{}:{}:{}", m.len(), m.mtime(), m.mtime_nsec(), m.ino())
-            });
+            let identity = crate::config::expand_home(name).ok().and_then(|path| std::fs::metadata(path).ok()).map_or(
+                "\0missing".to_string(),
+                |m| {
+                    let (size, dev, ino) = (m.len(), m.dev(), m.ino());
+                    let (mtime, mtime_ns, ctime, ctime_ns) = (m.mtime(), m.mtime_nsec(), m.ctime(), m.ctime_nsec());
+                    format!("{size}:{dev}:{ino}:{mtime}.{mtime_ns}:{ctime}.{ctime_ns}")
+                },
+            );
             (format!("file:{name}"), identity)
         });
         let network = self.network.iter().map(|grant| ("network".to_string(), grant.text.clone()));
         let budget = std::iter::once(("max-requests".to_string(), self.max_requests.to_string()));
         settings.chain(env).chain(files).chain(network).chain(budget).collect()
-    }
-}
-
-/// Makes untrusted text (plugin messages, file names) safe for one log or protocol line:
-/// control characters are escaped and the text is cut at `max_chars`.
-pub fn sanitize(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars));
-    for (i, c) in text.chars().enumerate() {
-        if i == max_chars {
-            out.push('…');
-            break;
-        }
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn sanitize_escapes_controls_and_truncates() {
-        assert_eq!(super::sanitize("a\nb\u{1b}[2Jc\r", 100), "a\\nb\\u{1b}[2Jc\\r");
-        assert_eq!(super::sanitize("abcdef", 3), "abc…");
-        assert_eq!(super::sanitize("ünï", 3), "ünï");
     }
 }

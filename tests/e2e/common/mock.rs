@@ -1,5 +1,6 @@
 //! A loopback HTTP/1.1 mock that counts every connection and request it receives, for the
 //! end-to-end tests and `bench/`. Paths: `/redirect?to=URL` answers 302 to URL, `/big` a 5 MiB body,
+//! `/bytes?n=N` a body of N bytes,
 //! `/slow` never answers, `/slow-once` never answers the first time, anything else 200
 //! `hello`.
 
@@ -99,6 +100,10 @@ fn serve(
     let mut stream = stream;
     let response = if let Some(to) = path.strip_prefix("/redirect?to=") {
         format!("HTTP/1.1 302 Found\r\nLocation: {to}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").into_bytes()
+    } else if let Some(n) = path.strip_prefix("/bytes?n=").and_then(|n| n.parse::<usize>().ok()) {
+        let mut response = format!("HTTP/1.1 200 OK\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n").into_bytes();
+        response.resize(response.len() + n, b'x');
+        response
     } else if path == "/big" {
         let mut response =
             format!("HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", 5 << 20).into_bytes();

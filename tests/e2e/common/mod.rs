@@ -60,28 +60,59 @@ impl Sandbox {
     }
 }
 
-/// Runs `command`, feeding `stdin`; kills it (by its PID, which we started) after 60 s.
-pub fn run(mut command: Command, stdin: &str) -> Output {
+/// Runs `command`, feeding `stdin` and reading its output as it comes (a child that logs
+/// more than a pipe holds must not block); kills it (by its PID, which we started) after
+/// 60 s.
+pub fn run(command: Command, stdin: &str) -> Output {
+    run_with_peak_rss(command, stdin).0
+}
+
+/// Runs `command` like [`run`], and also answers the child's own peak resident set size in
+/// KiB (from `wait4`, as the kernel counted it).
+pub fn run_with_peak_rss(mut command: Command, stdin: &str) -> (Output, u64) {
+    use std::io::Read;
     let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    // Like Go's os/exec, tolerate a child that exits without reading stdin (`list` does).
     match child.stdin.take().unwrap().write_all(stdin.as_bytes()) {
         Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => panic!("writing stdin: {e}"),
         _ => {}
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            panic!("{command:?} did not finish within 60 s");
+    let pipe = |mut reader: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            let _ = reader.read_to_end(&mut bytes);
+            bytes
+        })
+    };
+    let stdout = pipe(Box::new(child.stdout.take().unwrap()));
+    let stderr = pipe(Box::new(child.stderr.take().unwrap()));
+    let pid = child.id() as libc::pid_t;
+    // A watchdog ends the child (ours, by its PID) if it hangs.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watched = done.clone();
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if watched.load(std::sync::atomic::Ordering::SeqCst) {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let output = child.wait_with_output().unwrap();
-    Output {
-        stdout: String::from_utf8(output.stdout).unwrap(),
-        stderr: String::from_utf8(output.stderr).unwrap(),
-        code: output.status.code().expect("exited, not killed by a signal"),
-    }
+        // SAFETY: kill(2) on the child we started and have not reaped yet.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    });
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is valid; wait4 fills it for the child we started.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    assert_eq!(waited, pid, "wait4: {}", std::io::Error::last_os_error());
+    assert!(libc::WIFEXITED(status), "{command:?} did not exit by itself within 60 s");
+    let output = Output {
+        stdout: String::from_utf8(stdout.join().unwrap()).unwrap(),
+        stderr: String::from_utf8_lossy(&stderr.join().unwrap()).into_owned(),
+        code: libc::WEXITSTATUS(status),
+    };
+    (output, usage.ru_maxrss as u64)
 }
 
 /// Hex SHA-256 of a file, computed by `sha256sum` as an operator would.

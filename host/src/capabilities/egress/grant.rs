@@ -60,7 +60,10 @@ pub struct Target {
     pub https: bool,
     pub host: TargetHost,
     pub port: u16,
+    /// The normalised path: the one checked and the one sent.
     pub path: String,
+    /// The query, as the plugin wrote it (never logged: it may carry secrets).
+    pub query: Option<String>,
 }
 
 impl Target {
@@ -83,9 +86,12 @@ impl Target {
         }
     }
 
-    /// The URL to send to (path and query as the plugin gave them).
-    pub fn url(&self, path_and_query: &str) -> String {
-        format!("{}{path_and_query}", self.origin())
+    /// The URL to send: the normalised origin and path, and the query.
+    pub fn url(&self) -> String {
+        match &self.query {
+            Some(query) => format!("{}{}?{query}", self.origin(), self.path),
+            None => format!("{}{}", self.origin(), self.path),
+        }
     }
 }
 
@@ -182,7 +188,13 @@ impl NetworkGrant {
         let path_prefix = match path {
             None | Some("/") => None,
             Some(_) if matches!(host, HostGrant::Addresses(net) if net.prefix_len() != net.max_prefix_len()) => None,
-            Some(p) => Some(p.to_string()),
+            Some(p) => {
+                let normal = url::Url::parse(&format!("http://host{p}")).map_err(|_| bad("the path is not valid"))?;
+                if normal.path() != p || p.split('/').any(hides_segments) {
+                    return Err(bad(&format!("the path is not in normal form; write {:?}", normal.path())));
+                }
+                Some(p.to_string())
+            }
         };
         Ok(NetworkGrant { text: text.into(), https, host, port, path_prefix })
     }
@@ -209,30 +221,44 @@ impl NetworkGrant {
         host && self.path_prefix.as_deref().is_none_or(|prefix| path_within(&target.path, prefix))
     }
 
-    /// Whether this grant names `ip` explicitly (an address or range), which is what makes
-    /// a non-public address acceptable for a name that resolves to it.
-    pub fn names_address(&self, ip: IpAddr) -> bool {
-        matches!(&self.host, HostGrant::Addresses(net) if net.contains(&ip))
+    /// Whether this grant names `ip` explicitly (an address or range) for `target`'s scheme
+    /// and port, which is what makes a non-public address acceptable for a name that
+    /// resolves to it: `https://127.0.0.1:9443` vets `localhost` for `https` on 9443 only.
+    pub fn names_address(&self, target: &Target, ip: IpAddr) -> bool {
+        self.https == target.https
+            && self.port == target.port
+            && matches!(&self.host, HostGrant::Addresses(net) if net.contains(&ip))
     }
 }
 
 /// `path` is `prefix` or below it (`/v2` allows `/v2` and `/v2/x`, not `/v20`).
 fn path_within(path: &str, prefix: &str) -> bool {
     let prefix = prefix.trim_end_matches('/');
-    path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/') || rest.starts_with('?'))
+    path == prefix || path.strip_prefix(prefix).is_some_and(|rest| rest.starts_with('/'))
 }
 
-/// Normalises a request's scheme, authority and path the way a browser would.
-pub fn target(scheme: &str, authority: &str, path: &str) -> Result<Target, Invalid> {
+/// Normalises a request's scheme, authority and path (with its query) the way a browser
+/// would, once: the path a grant is checked against is the path that is sent. Dot segments
+/// are resolved (`/a/./b/../c` is `/a/c`, `\` is `/`), and a path that a server could
+/// decode into other segments than the ones checked (`%2e%2e`, `%2f`, `%5c` inside a
+/// segment) is refused.
+pub fn target(scheme: &str, authority: &str, path_and_query: &str) -> Result<Target, Invalid> {
     let https = match scheme {
         "https" => true,
         "http" => false,
         other => return Err(Invalid(format!("the scheme {other:?} is not http or https"))),
     };
     if authority.contains('@') {
-        return Err(Invalid(format!("the authority {authority:?} carries user info")));
+        return Err(Invalid("the authority carries user info".to_string()));
     }
-    let url = url::Url::parse(&format!("{scheme}://{authority}/"))
+    if authority.is_empty() {
+        return Err(Invalid("the request names no host".to_string()));
+    }
+    let path_and_query = if path_and_query.is_empty() { "/" } else { path_and_query };
+    if !path_and_query.starts_with(['/', '?']) {
+        return Err(Invalid("the path does not start with `/`".to_string()));
+    }
+    let url = url::Url::parse(&format!("{scheme}://{authority}{path_and_query}"))
         .map_err(|e| Invalid(format!("the authority {authority:?} is not valid: {e}")))?;
     let host = match url.host() {
         Some(url::Host::Domain(name)) => match parse_ip(name) {
@@ -243,8 +269,56 @@ pub fn target(scheme: &str, authority: &str, path: &str) -> Result<Target, Inval
         Some(url::Host::Ipv6(ip)) => TargetHost::Ip(unmap(ip)),
         None => return Err(Invalid(format!("the authority {authority:?} has no host"))),
     };
+    let path = url.path().to_string();
+    if let Some(segment) = path.split('/').find(|segment| hides_segments(segment)) {
+        return Err(Invalid(format!(
+            "the path segment {segment:?} encodes a dot segment, `/` or `\\`, which a server may decode into a path other than the one the grants were checked against"
+        )));
+    }
     let port = url.port_or_known_default().unwrap_or(if https { 443 } else { 80 });
-    Ok(Target { https, host, port, path: path.split('?').next().unwrap_or("/").to_string() })
+    Ok(Target { https, host, port, path, query: url.query().map(str::to_string) })
+}
+
+/// Whether a (normalised) path segment, once percent-decoded, is `.` or `..` or holds a `/`
+/// or `\`: what a server may see differently from the segments the host checked.
+fn hides_segments(segment: &str) -> bool {
+    if !segment.contains('%') {
+        return false;
+    }
+    let decoded: Vec<u8> = percent_decode(segment.as_bytes());
+    decoded == b"." || decoded == b".." || decoded.contains(&b'/') || decoded.contains(&b'\\')
+}
+
+/// `%XX` sequences decoded, repeatedly (a server that decodes twice sees `%252e` as `.`).
+fn percent_decode(bytes: &[u8]) -> Vec<u8> {
+    let mut current = bytes.to_vec();
+    for _ in 0..4 {
+        let next = decode_once(&current);
+        if next == current {
+            break;
+        }
+        current = next;
+    }
+    current
+}
+
+fn decode_once(bytes: &[u8]) -> Vec<u8> {
+    let hex = |b: Option<&u8>| b.and_then(|b| (*b as char).to_digit(16)).map(|d| d as u8);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match (bytes[i], hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+            (b'%', Some(high), Some(low)) => {
+                out.push(high << 4 | low);
+                i += 3;
+            }
+            (byte, _, _) => {
+                out.push(byte);
+                i += 1;
+            }
+        }
+    }
+    out
 }
 
 fn unmap(ip: Ipv6Addr) -> IpAddr {

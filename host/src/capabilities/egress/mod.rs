@@ -1,23 +1,33 @@
 //! The egress capability: the one chokepoint every `wasi:http` request of a plugin crosses.
 //!
-//! For each request it (1) spends one unit of the per-call request budget, (2) normalises
-//! the target and checks it against the plugin's network grants, (3) for a direct
-//! connection to a name, resolves it once and keeps only public addresses or addresses a
-//! grant names explicitly, and connects to exactly those, (4) sends it with the host's own
-//! client (rustls, no redirects followed, bounded time and body sizes, `HTTPS_PROXY`/
-//! `HTTP_PROXY`/`NO_PROXY` honoured, extra CA bundles trusted), and (5) logs one line:
-//! the decision, never a header value or a body.
+//! For each request it (1) spends one unit of the per-call request budget, (2) refuses
+//! methods an identity flow has no use for (`CONNECT`, `TRACE`, extensions), (3) normalises
+//! the target once (the path checked is the path sent) and checks it against the plugin's
+//! network grants, (4) for a direct connection to a name, resolves it once and keeps only
+//! public addresses or addresses a grant names explicitly for that scheme and port, and
+//! connects to exactly those, (5) sends it with the host's own client (rustls, no redirects
+//! followed, bounded time and body sizes, bodies charged to the call's memory budget,
+//! `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` honoured but never for this machine's own addresses,
+//! extra CA bundles trusted), and (6) logs one line through the plugin's log budget: the
+//! decision, never a header value, a query, user info or a body. Requests that `wasi:http`
+//! itself refuses before they reach this hook (an unknown scheme, no authority) are logged
+//! the same way, by [`link`].
 
 pub mod grant;
 mod proxy;
 mod send;
 
-use crate::logging::{self, Level};
+use super::log::PluginLog;
+use super::memory::MemoryBudget;
+use crate::logging::Level;
 use grant::{NetworkGrant, Target, TargetHost};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+use wasmtime::component::{HasData, Linker, Resource};
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
-use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpHooks};
+use wasmtime_wasi_http::p2::bindings::http::{outgoing_handler, types as http_types};
+use wasmtime_wasi_http::p2::types::HostOutgoingRequest;
+use wasmtime_wasi_http::{RequestOptions, WasiBody, WasiHttpCtxView, WasiHttpHooks, WasiHttpView};
 
 pub use proxy::ProxyEnv;
 
@@ -105,7 +115,14 @@ pub struct Egress {
     pub deadline: Instant,
     /// Requests made so far in this call.
     pub requests: u32,
+    /// Where the request lines go, within the call's log budget.
+    pub log: Arc<PluginLog>,
+    /// What buffered bodies are charged to.
+    pub memory: Arc<MemoryBudget>,
 }
+
+/// Methods an identity flow uses; anything else (`CONNECT`, `TRACE`, extensions) is refused.
+const ALLOWED_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
 
 /// The decision for one request.
 #[derive(Debug)]
@@ -128,13 +145,19 @@ pub enum Route {
 }
 
 impl Egress {
-    /// The grant check (pure): budget, target, grant.
-    pub fn check(&mut self, target: &Result<Target, grant::Invalid>) -> Result<(), Decision> {
+    /// The grant check (pure): budget, method, target, grant.
+    pub fn check(&mut self, method: &str, target: &Result<Target, grant::Invalid>) -> Result<(), Decision> {
         self.requests += 1;
         if self.requests > self.bounds.max_requests {
             return Err(Decision::Deny(
                 ErrorCode::HttpRequestDenied,
                 format!("request budget of {} per call exhausted (max-requests)", self.bounds.max_requests),
+            ));
+        }
+        if !ALLOWED_METHODS.contains(&method) {
+            return Err(Decision::Deny(
+                ErrorCode::HttpRequestMethodInvalid,
+                format!("the method is not one plugins may use ({})", ALLOWED_METHODS.join(", ")),
             ));
         }
         let target = target.as_ref().map_err(|e| Decision::Deny(ErrorCode::HttpRequestDenied, e.to_string()))?;
@@ -152,7 +175,7 @@ impl Egress {
     }
 
     fn deny_log(&self, method: &str, target: &str, why: &str) {
-        logging::log(Level::Warn, format_args!("plugin {}: denied {method} {target}: {why}", self.plugin));
+        deny_log(&self.log, method, target, why);
     }
 
     /// What is left of the plugin's deadline for a request: all but a tenth (at most a
@@ -164,19 +187,38 @@ impl Egress {
     }
 }
 
+/// One line for a refused request, within the plugin's log budget.
+fn deny_log(log: &PluginLog, method: &str, target: &str, why: &str) {
+    log.record(Level::Warn, "", format_args!("denied {method} {target}: {why}"));
+}
+
 /// Resolves and vets the destination of an allowed target: a proxy when one carries it,
-/// otherwise the target's addresses that are public or that a grant names.
+/// otherwise the target's addresses that are public or that a grant names for its scheme
+/// and port. A plain-HTTP name that a proxy would carry is resolved first: when it names
+/// only this machine's addresses (`metadata.google.internal` on a cloud VM) it goes direct,
+/// never to the proxy; when it does not resolve here, the proxy resolves it. HTTPS names
+/// are left to the proxy unresolved: TLS keeps their secrets from it, and in proxied
+/// networks often only the proxy can resolve them.
 async fn route(grants: &[NetworkGrant], connect_timeout: Duration, network: &Network, target: &Target) -> Decision {
-    if let Some(proxy) = network.proxies.proxy_for(target) {
-        return Decision::Allow(Route::Proxy(proxy));
-    }
     let name = match &target.host {
-        TargetHost::Ip(_) => return Decision::Allow(Route::Literal),
+        TargetHost::Ip(_) => {
+            return match network.proxies.proxy_for(target) {
+                Some(proxy) => Decision::Allow(Route::Proxy(proxy)),
+                None => Decision::Allow(Route::Literal),
+            };
+        }
         TargetHost::Name(name) => name,
     };
+    let proxy = network.proxies.proxy_for(target);
+    if let Some(proxy) = &proxy
+        && target.https
+    {
+        return Decision::Allow(Route::Proxy(proxy.clone()));
+    }
     let lookup = tokio::time::timeout(connect_timeout, tokio::net::lookup_host((name.as_str(), target.port)));
     let addresses: Vec<std::net::SocketAddr> = match lookup.await {
         Ok(Ok(addresses)) => addresses.collect(),
+        Ok(Err(_)) | Err(_) if proxy.is_some() => return Decision::Allow(Route::Proxy(proxy.unwrap())),
         Ok(Err(e)) => {
             return Decision::Deny(
                 ErrorCode::DnsError(wasmtime_wasi_http::p2::bindings::http::types::DnsErrorPayload {
@@ -193,19 +235,28 @@ async fn route(grants: &[NetworkGrant], connect_timeout: Duration, network: &Net
             );
         }
     };
+    if let Some(proxy) = proxy
+        && !addresses.iter().all(|address| proxy::is_node_local(address.ip()))
+    {
+        return Decision::Allow(Route::Proxy(proxy));
+    }
     let (vetted, refused): (Vec<_>, Vec<_>) = addresses.into_iter().partition(|address| {
         let ip = address.ip();
-        grant::is_public(ip) || grants.iter().any(|grant| grant.names_address(ip))
+        grant::is_public(ip) || grants.iter().any(|grant| grant.names_address(target, ip))
     });
     if vetted.is_empty() {
         let refused: Vec<String> = refused.iter().map(|a| a.ip().to_string()).collect();
+        let shown = refused.first().map_or(String::new(), |ip| match ip.contains(':') {
+            true => format!("[{ip}]"),
+            false => ip.clone(),
+        });
         return Decision::Deny(
             ErrorCode::DestinationIpProhibited,
             format!(
-                "{name} resolves to {}, which is not public; a grant must name that address to allow it (e.g. \"{}://{}\")",
+                "{name} resolves to {}, which is not public; a grant must name that address for this scheme and port to allow it (e.g. \"{}://{shown}:{}\")",
                 refused.join(", "),
                 target.scheme(),
-                refused.first().map_or("", String::as_str)
+                target.port,
             ),
         );
     }
@@ -223,18 +274,16 @@ impl WasiHttpHooks for Egress {
     ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, IoFuture), wasmtime_wasi_http::Error>> + Send> {
         let uri = request.uri().clone();
         let method = request.method().to_string();
-        let target =
-            grant::target(uri.scheme_str().unwrap_or(""), uri.authority().map_or("", |a| a.as_str()), uri.path());
+        let target = grant::target(
+            uri.scheme_str().unwrap_or(""),
+            uri.authority().map_or("", |a| a.as_str()),
+            uri.path_and_query().map_or("/", |p| p.as_str()),
+        );
         let shown = match &target {
             Ok(target) => target.to_string(),
-            Err(_) => format!(
-                "{}://{}{}",
-                uri.scheme_str().unwrap_or("?"),
-                uri.authority().map_or("?", |a| a.as_str()),
-                uri.path()
-            ),
+            Err(_) => shown_raw(uri.scheme_str(), uri.authority().map(|a| a.as_str()), Some(uri.path())),
         };
-        if let Err(Decision::Deny(code, why)) = self.check(&target) {
+        if let Err(Decision::Deny(code, why)) = self.check(&method, &target) {
             self.deny_log(&method, &shown, &why);
             return Box::new(async move { Err(code.into()) });
         }
@@ -251,42 +300,53 @@ impl WasiHttpHooks for Egress {
             self.deny_log(&method, &shown, "the plugin's deadline has passed");
             return Box::new(async { Err(ErrorCode::ConnectionTimeout.into()) });
         }
-        let plugin = self.plugin.clone();
+        let log = self.log.clone();
+        let memory = self.memory.clone();
         let grants = self.grants.clone();
         let bounds = self.bounds.narrowed(options.as_ref(), remaining);
-        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
         Box::new(async move {
             let route = match route(&grants, bounds.connect_timeout, &network, &target).await {
                 Decision::Allow(route) => route,
                 Decision::Deny(code, why) => {
-                    logging::log(Level::Warn, format_args!("plugin {plugin}: denied {method} {shown}: {why}"));
+                    deny_log(&log, &method, &shown, &why);
                     return Err(code.into());
                 }
             };
             let started = Instant::now();
-            let result = send::send(&network, &bounds, &target, &path_and_query, &route, request).await;
+            let result = send::send(&network, &bounds, &memory, &target, &route, request).await;
             let elapsed = started.elapsed().as_millis();
             match &result {
-                Ok(response) => logging::log(
+                Ok(response) => log.record(
                     Level::Info,
-                    format_args!(
-                        "plugin {plugin}: {method} {shown} {} in {elapsed} ms{}",
-                        response.status().as_u16(),
-                        route.describe()
-                    ),
+                    "",
+                    format_args!("{method} {shown} {} in {elapsed} ms{}", response.status().as_u16(), route.describe()),
                 ),
-                Err(code) => logging::log(
+                Err(code) => log.record(
                     Level::Warn,
-                    format_args!(
-                        "plugin {plugin}: {method} {shown} failed after {elapsed} ms{}: {code:?}",
-                        route.describe()
-                    ),
+                    "",
+                    format_args!("{method} {shown} failed after {elapsed} ms{}: {code:?}", route.describe()),
                 ),
             }
             let response = result.map_err(wasmtime_wasi_http::Error::from)?;
             Ok((response, Box::new(async { Ok(()) }) as IoFuture))
         })
     }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        super::memory::OUTGOING_CHUNK_BYTES
+    }
+}
+
+/// A request target as the plugin wrote it, for a log line about a request that could not
+/// be normalised: user info is left out (`<user info>@`), the query too.
+fn shown_raw(scheme: Option<&str>, authority: Option<&str>, path: Option<&str>) -> String {
+    let authority = authority.unwrap_or("?");
+    let authority = match authority.rsplit_once('@') {
+        Some((_, host)) => format!("<user info>@{host}"),
+        None => authority.to_string(),
+    };
+    let path = path.unwrap_or("").split('?').next().unwrap_or("");
+    format!("{}://{authority}{path}", scheme.unwrap_or("?"))
 }
 
 impl Route {
@@ -296,9 +356,66 @@ impl Route {
                 format!(" (connected to {})", addresses.first().map(|a| a.ip().to_string()).unwrap_or_default())
             }
             Route::Literal => String::new(),
-            Route::Proxy(proxy) => format!(" (through proxy {proxy})"),
+            Route::Proxy(proxy) => format!(" (through proxy {})", proxy::without_user_info(proxy)),
         }
     }
+}
+
+/// What a request looked like when the plugin handed it over: method and target as
+/// written, user info and query left out (for the log line of a refusal).
+fn described(request: &HostOutgoingRequest) -> (String, String) {
+    let scheme = request.scheme.as_ref().map(|scheme| match scheme {
+        http_types::Scheme::Http => "http".to_string(),
+        http_types::Scheme::Https => "https".to_string(),
+        http_types::Scheme::Other(other) => other.clone(),
+    });
+    let method = match &request.method {
+        http_types::Method::Other(other) => other.clone(),
+        known => format!("{known:?}").to_ascii_uppercase(),
+    };
+    (method, shown_raw(scheme.as_deref(), request.authority.as_deref(), request.path_with_query.as_deref()))
+}
+
+/// Links `wasi:http` (WASI 0.2): its types as wasmtime implements them, and
+/// `outgoing-handler.handle` as wasmtime implements it (which sends through
+/// [`Egress::send_request`]), wrapped so that a request `wasi:http` itself refuses before
+/// it reaches the hook (an unknown or upper-case scheme, no authority, a malformed method or
+/// `content-length`) is counted and logged as every refusal is.
+pub fn link<T: WasiHttpView + 'static>(
+    linker: &mut Linker<T>,
+    egress: fn(&mut T) -> &mut Egress,
+) -> wasmtime::Result<()> {
+    let options = wasmtime_wasi_http::p2::bindings::LinkOptions::default();
+    http_types::add_to_linker::<T, Types>(linker, &options.into(), T::http)?;
+    let mut handler = linker.instance("wasi:http/outgoing-handler@0.2.12")?;
+    handler.func_wrap(
+        "handle",
+        move |mut store: wasmtime::StoreContextMut<'_, T>,
+              (request, options): (
+            Resource<HostOutgoingRequest>,
+            Option<Resource<http_types::RequestOptions>>,
+        )| {
+            let state = store.data_mut();
+            let mut view = state.http();
+            let shown = view.table.get(&request).ok().map(described);
+            let result = match outgoing_handler::Host::handle(&mut view, request, options) {
+                Ok(future) => Ok(future),
+                Err(error) => Err(http_types::Host::convert_error_code(&mut view, error)?),
+            };
+            if let (Err(code), Some((method, target))) = (&result, shown) {
+                let egress = egress(state);
+                egress.requests += 1;
+                egress.deny_log(&method, &target, &format!("wasi:http refused it: {code:?}"));
+            }
+            Ok((result,))
+        },
+    )?;
+    Ok(())
+}
+
+struct Types;
+impl HasData for Types {
+    type Data<'a> = WasiHttpCtxView<'a>;
 }
 
 #[cfg(test)]

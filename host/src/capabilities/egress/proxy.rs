@@ -5,6 +5,7 @@
 
 use super::grant::{Target, TargetHost};
 use ipnet::IpNet;
+use std::net::IpAddr;
 
 /// The proxy settings read from an environment.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,24 +34,47 @@ impl ProxyEnv {
         }
     }
 
-    /// The proxy URL for `target`, or `None` for a direct connection. Link-local addresses
-    /// (where instance metadata and container credential endpoints live) are never
-    /// proxied, `NO_PROXY` or not: a proxy elsewhere cannot reach this machine's link, and a
-    /// proxy on another instance would answer with that instance's identity.
+    /// The proxy URL for `target`, or `None` for a direct connection. This machine's own
+    /// addresses are never proxied, `NO_PROXY` or not (as Go's rules, which the other
+    /// helpers use, never proxy loopback): loopback (`127.0.0.0/8`, `::1`, `localhost`,
+    /// `*.localhost`), where local identity agents listen, and link-local addresses, where
+    /// instance metadata and container credential endpoints live. A proxy elsewhere would
+    /// receive their secrets in plain text and answer from its own loopback or link; a proxy
+    /// on another instance would answer with that instance's identity.
     pub fn proxy_for(&self, target: &Target) -> Option<String> {
         let proxy = if target.https { self.https.as_ref() } else { self.http.as_ref() }?;
-        if is_node_local(&target.host) || self.no_proxy.iter().any(|entry| exempts(entry, target)) {
+        if is_this_machine(&target.host) || self.no_proxy.iter().any(|entry| exempts(entry, target)) {
             return None;
         }
         Some(proxy.clone())
     }
 }
 
-/// Link-local addresses (169.254.0.0/16, fe80::/10) and AWS's IPv6 metadata range
-/// (fd00:ec2::/32).
-fn is_node_local(host: &TargetHost) -> bool {
-    const RANGES: [&str; 3] = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::/32"];
-    matches!(host, TargetHost::Ip(ip) if RANGES.iter().any(|range| range.parse::<IpNet>().is_ok_and(|net| net.contains(ip))))
+/// Whether requests to `host` stay on this machine: loopback or link-local addresses, and
+/// the `localhost` names.
+fn is_this_machine(host: &TargetHost) -> bool {
+    match host {
+        TargetHost::Ip(ip) => is_node_local(*ip),
+        TargetHost::Name(name) => name == "localhost" || name.ends_with(".localhost"),
+    }
+}
+
+/// Loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16, fe80::/10) and AWS's IPv6
+/// metadata range (fd00:ec2::/32): addresses only this machine can serve.
+pub fn is_node_local(ip: IpAddr) -> bool {
+    const RANGES: [&str; 5] = ["127.0.0.0/8", "::1/128", "169.254.0.0/16", "fe80::/10", "fd00:ec2::/32"];
+    RANGES.iter().any(|range| range.parse::<IpNet>().is_ok_and(|net| net.contains(&ip)))
+}
+
+/// `url` without its user info (`http://alice:secret@proxy:3128` is `http://proxy:3128`), for
+/// log lines: a proxy's password never reaches the log.
+pub fn without_user_info(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").map_or(("", url), |(s, r)| (s, r));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, tail) = rest.split_at(authority_end);
+    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+    let scheme = if scheme.is_empty() { String::new() } else { format!("{scheme}://") };
+    format!("{scheme}{host}{tail}")
 }
 
 /// Whether one `NO_PROXY` entry exempts `target`: `*`, a domain suffix (`example.com`,
@@ -90,7 +114,8 @@ mod tests {
 
     fn proxied(proxies: &ProxyEnv, url: &str) -> Option<String> {
         let (scheme, rest) = url.split_once("://").unwrap();
-        proxies.proxy_for(&target(scheme, rest, "/").unwrap())
+        let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+        proxies.proxy_for(&target(scheme, authority, path).unwrap())
     }
 
     #[test]
@@ -125,13 +150,40 @@ mod tests {
     }
 
     #[test]
-    fn link_local_metadata_endpoints_are_never_proxied() {
-        let proxies = env(&[("HTTP_PROXY", "http://p:1")]);
-        for direct in ["http://169.254.169.254", "http://169.254.170.2", "http://[fe80::1]", "http://[fd00:ec2::254]"] {
+    fn this_machines_addresses_are_never_proxied() {
+        let proxies = env(&[("HTTP_PROXY", "http://p:1"), ("HTTPS_PROXY", "http://p:1")]);
+        for direct in [
+            "http://169.254.169.254",
+            "http://169.254.170.2",
+            "http://[fe80::1]",
+            "http://[fd00:ec2::254]",
+            "http://127.0.0.1:40342",
+            "http://127.1.2.3",
+            "http://[::1]:8080",
+            "http://localhost:40342",
+            "http://LOCALHOST.",
+            "https://identity.localhost",
+            "http://[::ffff:127.0.0.1]",
+        ] {
             assert_eq!(proxied(&proxies, direct), None, "{direct}");
         }
-        for proxied_target in ["http://169.255.0.1", "http://[fd00:ec3::1]", "http://metadata.google.internal"] {
+        for proxied_target in [
+            "http://169.255.0.1",
+            "http://[fd00:ec3::1]",
+            "http://metadata.google.internal",
+            "http://localhost.example.com",
+            "http://notlocalhost",
+            "http://128.0.0.1",
+        ] {
             assert_eq!(proxied(&proxies, proxied_target), Some("http://p:1".into()), "{proxied_target}");
         }
+    }
+
+    #[test]
+    fn user_info_is_removed_from_proxy_urls() {
+        assert_eq!(without_user_info("http://alice:s3cret@proxy.corp:3128"), "http://proxy.corp:3128");
+        assert_eq!(without_user_info("http://a@b:c@proxy:1/path"), "http://proxy:1/path");
+        assert_eq!(without_user_info("http://proxy:3128"), "http://proxy:3128");
+        assert_eq!(without_user_info("user:pw@proxy:3128"), "proxy:3128");
     }
 }

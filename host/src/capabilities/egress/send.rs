@@ -1,11 +1,15 @@
 //! Sends one vetted request with the host's own client: rustls with the system roots (or
 //! `SSL_CERT_FILE`) plus the configured CA bundle, no redirects, pinned addresses, bounded
-//! time and bodies. The response body is read whole (bounded) before the plugin sees it.
+//! time and bodies. The response body is read whole (bounded) before the plugin sees it, and
+//! every body the host holds is charged to the call's memory budget until it is dropped.
 
 use super::grant::{Target, TargetHost};
 use super::{Bounds, Network, Route};
+use crate::capabilities::memory::{Held, MemoryBudget};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Limited};
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use wasmtime_wasi_http::WasiBody;
 use wasmtime_wasi_http::p2::bindings::http::types::ErrorCode;
 
@@ -15,8 +19,8 @@ const MAX_REQUEST_HEADER_BYTES: usize = 64 * 1024;
 pub async fn send(
     network: &Network,
     bounds: &Bounds,
+    memory: &std::sync::Arc<MemoryBudget>,
     target: &Target,
-    path_and_query: &str,
     route: &Route,
     request: http::Request<WasiBody>,
 ) -> Result<http::Response<WasiBody>, ErrorCode> {
@@ -35,6 +39,11 @@ pub async fn send(
         .await
         .map_err(|_| ErrorCode::HttpRequestBodySize(None))?
         .to_bytes();
+    // Held while the request is sent.
+    let mut sending = memory.hold();
+    if !sending.grow(body.len() + header_bytes) {
+        return Err(ErrorCode::HttpRequestBodySize(Some(body.len() as u64)));
+    }
 
     let mut client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
@@ -62,18 +71,26 @@ pub async fn send(
     let mut headers = parts.headers;
     // The host names the target; a plugin cannot front another name.
     headers.remove(http::header::HOST);
-    let response = client
-        .request(parts.method, target.url(path_and_query))
-        .headers(headers)
-        .body(body)
-        .send()
-        .await
-        .map_err(classify)?;
+    let response =
+        client.request(parts.method, target.url()).headers(headers).body(body).send().await.map_err(classify)?;
+
+    drop(sending);
 
     let status = response.status();
     let headers = response.headers().clone();
     if response.content_length().is_some_and(|len| len > bounds.max_response_bytes as u64) {
         return Err(ErrorCode::HttpResponseBodySize(response.content_length()));
+    }
+    // The headers and the body stay in memory until the plugin drops the response.
+    let mut held = memory.hold();
+    let header_bytes: usize = headers.iter().map(|(name, value)| name.as_str().len() + value.len() + 64).sum();
+    if !held.grow(header_bytes) {
+        return Err(ErrorCode::HttpResponseHeaderSize(
+            wasmtime_wasi_http::p2::bindings::http::types::FieldSizePayload {
+                field_name: None,
+                field_size: Some(header_bytes as u32),
+            },
+        ));
     }
     let mut response = response;
     let mut collected = Vec::new();
@@ -81,13 +98,42 @@ pub async fn send(
         if collected.len() + chunk.len() > bounds.max_response_bytes {
             return Err(ErrorCode::HttpResponseBodySize(Some((collected.len() + chunk.len()) as u64)));
         }
+        if !held.grow(chunk.len()) {
+            return Err(ErrorCode::HttpResponseBodySize(Some((collected.len() + chunk.len()) as u64)));
+        }
         collected.extend_from_slice(&chunk);
     }
-    let mut answer =
-        http::Response::new(Full::new(Bytes::from(collected)).map_err(|never| match never {}).boxed_unsync());
+    let body = HeldBody { data: Some(Bytes::from(collected)), _held: held };
+    let mut answer = http::Response::new(body.boxed_unsync());
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;
     Ok(answer)
+}
+
+/// A whole response body, charged to the call's memory budget until it is dropped.
+struct HeldBody {
+    data: Option<Bytes>,
+    _held: Held,
+}
+
+impl http_body::Body for HeldBody {
+    type Data = Bytes;
+    type Error = wasmtime_wasi_http::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        Poll::Ready(self.data.take().filter(|data| !data.is_empty()).map(|data| Ok(http_body::Frame::data(data))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.as_ref().is_none_or(Bytes::is_empty)
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        http_body::SizeHint::with_exact(self.data.as_ref().map_or(0, |data| data.len() as u64))
+    }
 }
 
 /// The `wasi:http` error code for a client error.

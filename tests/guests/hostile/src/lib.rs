@@ -104,7 +104,8 @@ impl Plugin for Hostile {
             }
             "panic" => panic!("the plugin panicked on purpose"),
             "exit" => std::process::exit(0),
-            "huge" => Ok(Credentials::new("u", "s".repeat(1 << 20))),
+            "huge" => Ok(Credentials::new("u", "s".repeat(60 * 1024))),
+            "oversized" => Ok(Credentials::new("u", "s".repeat(1 << 20))),
             "requests" => {
                 // One request per line of the `requests` setting: `METHOD URL [header=value]`.
                 let mut outcomes = Vec::new();
@@ -117,6 +118,68 @@ impl Plugin for Hostile {
                     outcomes.push(format!("{line} => {:?}", send(method, scheme, authority, path, header)));
                 }
                 observed(outcomes.join("\n"))
+            }
+            "log-flood" => {
+                // 200,000 records of 4,000 characters at the most severe level.
+                let record = "e".repeat(4000);
+                for _ in 0..200_000 {
+                    log::error(&record);
+                }
+                Ok(Credentials::new("flooder", "still-answers"))
+            }
+            "log-inject" => {
+                log::warn("one\u{2028}docker-credential-wasm[1] ERROR: forged line\u{2029}two");
+                log::warn("\u{9b}31mred\u{85}next \u{202e}txt.exe\u{2066}isolated\u{2069}");
+                Err(Error::NotFound("nothing here".into()))
+            }
+            "fields" => {
+                // Headers the host keeps, never dropped: each filled to the field size limit.
+                // (Up to the host's field size limit: passing it would end the call at once.)
+                let kib: usize = settings::get("field-kib").and_then(|k| k.parse().ok()).unwrap_or(28);
+                let value = vec![b'v'; 1024];
+                loop {
+                    let fields = http::Fields::new();
+                    for i in 0..kib {
+                        let _ = fields.append(&format!("x-{i}"), &value);
+                    }
+                    std::mem::forget(fields);
+                }
+            }
+            "outgoing" => {
+                // Request bodies written and never sent: each buffers what the host allows.
+                let chunk = vec![b'c'; 16 * 1024];
+                loop {
+                    let request = http::OutgoingRequest::new(http::Fields::new());
+                    let body = request.body().map_err(|()| Error::Upstream("body".into()))?;
+                    let stream = body.write().map_err(|()| Error::Upstream("write".into()))?;
+                    while stream.check_write().is_ok_and(|n| n > 0) {
+                        if stream.write(&chunk[..chunk.len().min(stream.check_write().unwrap_or(0) as usize)]).is_err()
+                        {
+                            break;
+                        }
+                    }
+                    std::mem::forget((request, body, stream));
+                }
+            }
+            "deny-flood" => {
+                // A refused request in a loop: each refusal is a line the host would write.
+                for _ in 0..100_000 {
+                    let _ = request("GET", "http", "192.0.2.1", "/", None);
+                }
+                Ok(Credentials::new("flooder", "still-answers"))
+            }
+            "hoard" => {
+                // The same response over and over, each kept (never read, never dropped).
+                let url = settings::require("url")?;
+                let (scheme, rest) = url.split_once("://").unwrap_or(("http", &url));
+                let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+                for n in 0.. {
+                    match request("GET", scheme, authority, path, None) {
+                        Ok(response) => std::mem::forget(response),
+                        Err(e) => return observed(format!("request {n} failed: {e}")),
+                    }
+                }
+                unreachable!()
             }
             other => Err(Error::InvalidInput(format!("unknown attack {other:?}"))),
         }
@@ -133,6 +196,27 @@ fn send(
     path: &str,
     header: Option<(&str, &str)>,
 ) -> Result<String, String> {
+    let response = request(method, scheme, authority, path, header)?;
+    let status = response.status();
+    let location = response.headers().get("location").first().map(|v| String::from_utf8_lossy(v).into_owned());
+    let body = response.consume().map_err(|()| "body")?;
+    let stream = body.stream().map_err(|()| "stream")?;
+    let mut length = 0;
+    while let Ok(chunk) = stream.blocking_read(64 * 1024) {
+        length += chunk.len();
+    }
+    Ok(format!("{status} location={location:?} body={length}"))
+}
+
+/// Sends a request and waits for its response (body unread). An authority of `(none)` is
+/// never set.
+fn request(
+    method: &str,
+    scheme: &str,
+    authority: &str,
+    path: &str,
+    header: Option<(&str, &str)>,
+) -> Result<http::IncomingResponse, String> {
     let fields = http::Fields::new();
     if let Some((name, value)) = header {
         fields.append(name, value.as_bytes()).map_err(|e| format!("header: {e:?}"))?;
@@ -150,24 +234,17 @@ fn send(
         other => http::Scheme::Other(other.to_string()),
     };
     request.set_scheme(Some(&scheme)).map_err(|()| "scheme rejected")?;
-    request.set_authority(Some(authority)).map_err(|()| "authority rejected")?;
+    if authority != "(none)" {
+        request.set_authority(Some(authority)).map_err(|()| "authority rejected")?;
+    }
     request.set_path_with_query(Some(path)).map_err(|()| "path rejected")?;
     let future = outgoing_handler::handle(request, None).map_err(|e| format!("{e:?}"))?;
     future.subscribe().block();
-    let response = match future.get() {
-        Some(Ok(Ok(response))) => response,
-        Some(Ok(Err(e))) => return Err(format!("{e:?}")),
-        other => return Err(format!("{other:?}")),
-    };
-    let status = response.status();
-    let location = response.headers().get("location").first().map(|v| String::from_utf8_lossy(v).into_owned());
-    let body = response.consume().map_err(|()| "body")?;
-    let stream = body.stream().map_err(|()| "stream")?;
-    let mut length = 0;
-    while let Ok(chunk) = stream.blocking_read(64 * 1024) {
-        length += chunk.len();
+    match future.get() {
+        Some(Ok(Ok(response))) => Ok(response),
+        Some(Ok(Err(e))) => Err(format!("{e:?}")),
+        other => Err(format!("{other:?}")),
     }
-    Ok(format!("{status} location={location:?} body={length}"))
 }
 
 export_plugin!(Hostile);
