@@ -17,11 +17,11 @@ fn attack(network: &[&str], requests: &[String], extra: &str, env: &[(&str, &str
     let wasm = Path::new(test_artifacts::HOSTILE);
     let grants: Vec<String> = network.iter().map(|g| format!("{g:?}")).collect();
     let config = format!(
-        "[routes]\n\"*.test\" = \"hostile\"\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\nnetwork = [{}]\ndeadline-ms = 5000\nsettings = {{ requests = {:?} }}\n{extra}",
+        "[routes]\n\"*.test\" = \"hostile\"\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\nnetwork = [{}]\ndeadline-ms = 5000\nsettings = {{ requests = {} }}\n{extra}",
         wasm.display(),
         sha256sum(wasm),
         grants.join(", "),
-        requests.join("\n"),
+        toml::Value::String(requests.join("\n")),
     );
     let path = sandbox.write("config.toml", &config);
     let output = sandbox.run(&["--config", path.to_str().unwrap(), "-v", "get"], "requests.test", env);
@@ -116,10 +116,23 @@ fn thirty_ways_to_reach_loopback_are_all_refused_before_connecting() {
         output.stderr
     );
     assert!(
-        output.stderr.contains("which is not public; a grant must name that address to allow it"),
+        output
+            .stderr
+            .contains("which is not public; a grant must name that address for this scheme and port to allow it"),
         "{}",
         output.stderr
     );
+    // Refused inside wasi:http, before the egress hook: logged like every other refusal.
+    for scheme in ["ftp", "gopher"] {
+        assert!(
+            output.stderr.contains(&format!(
+                "WARN: plugin hostile: denied GET {scheme}://{}:{p}/: wasi:http refused it: ",
+                if scheme == "ftp" { "127.0.0.1" } else { "localhost" }
+            )),
+            "{}",
+            output.stderr
+        );
+    }
 }
 
 #[test]
@@ -173,8 +186,24 @@ fn a_granted_name_connects_only_to_addresses_a_grant_names() {
     let (outcomes, _) = attack(&[&name_only], &request, "", &[]);
     assert_eq!(outcome_of(&outcomes, &request[0]), "Err(\"ErrorCode::DestinationIpProhibited\")");
     assert_eq!(mock.hits(), 0);
-    // Naming the address as well is the explicit opt-in for a private destination.
-    let (outcomes, output) = attack(&[&name_only, "http://127.0.0.0/8"], &request, "", &[]);
+    // An address grant for another scheme or port vets nothing for this one.
+    for other in
+        [format!("https://127.0.0.1:{p}"), "http://127.0.0.0/8".to_string(), format!("http://127.0.0.1:{}", p + 1)]
+    {
+        let (outcomes, output) = attack(&[&name_only, &other], &request, "", &[]);
+        assert_eq!(outcome_of(&outcomes, &request[0]), "Err(\"ErrorCode::DestinationIpProhibited\")", "{other}");
+        assert!(
+            output.stderr.contains(&format!(
+                "a grant must name that address for this scheme and port to allow it (e.g. \"http://127.0.0.1:{p}\")"
+            )),
+            "{}",
+            output.stderr
+        );
+    }
+    assert_eq!(mock.hits(), 0);
+    // Naming the address as well, for this scheme and port, is the explicit opt-in for a
+    // private destination.
+    let (outcomes, output) = attack(&[&name_only, &format!("http://127.0.0.0:{p}/8")], &request, "", &[]);
     assert_eq!(outcome_of(&outcomes, &request[0]), "Ok(\"200 location=None body=5\")", "{output:?}");
     assert_eq!(mock.hits(), 1);
     assert!(output.stderr.contains("(connected to 127.0.0.1)"), "{}", output.stderr);
@@ -244,4 +273,219 @@ fn https_goes_through_the_proxy_to_the_granted_name_with_the_configured_ca() {
     assert_eq!(outcome_of(&outcomes, &direct), "Err(\"ErrorCode::TlsCertificateError\")");
     assert_eq!(proxy.targets.lock().unwrap().len(), 3, "NO_PROXY must bypass the proxy");
     assert_eq!(server.hits(), 4);
+}
+
+#[test]
+fn a_path_grant_cannot_be_left_by_dot_segments_in_any_spelling() {
+    let mock = Mock::start("127.0.0.1");
+    let p = mock.port;
+    let grant = format!("http://127.0.0.1:{p}/tenant");
+    let denied = "Err(\"ErrorCode::HttpRequestDenied\")";
+    let escapes = [
+        "/tenant/../admin/secret",
+        "/tenant/%2e%2e/admin",
+        "/tenant/%2E%2E/admin",
+        "/tenant/.%2e/admin",
+        "/tenant/%2e./admin",
+        "/tenant/..%2fadmin",
+        "/tenant/..%2Fadmin",
+        "/tenant/%252e%252e/admin",
+        "/tenant\\..\\admin",
+        "/tenant/%5c..%5cadmin",
+        "/tenant/x/../../admin",
+    ];
+    let mut requests: Vec<String> = escapes.iter().map(|path| format!("GET http://127.0.0.1:{p}{path}")).collect();
+    let inside = [format!("GET http://127.0.0.1:{p}/tenant/./ok"), format!("GET http://127.0.0.1:{p}/tenant/x/../ok")];
+    requests.extend(inside.iter().cloned());
+    let (outcomes, output) = attack(&[&grant], &requests, "max-requests = 100\n", &[]);
+    assert_eq!(output.code, 0, "{output:?}");
+    for request in &requests[..escapes.len()] {
+        assert_eq!(outcome_of(&outcomes, request), denied, "{request}");
+    }
+    for request in &inside {
+        assert_eq!(outcome_of(&outcomes, request), "Ok(\"200 location=None body=5\")", "{request}");
+    }
+    // The server saw exactly the normalised paths that were checked.
+    let seen: Vec<String> = mock.requests.lock().unwrap().iter().map(|(line, _)| line.clone()).collect();
+    assert_eq!(seen, vec!["GET /tenant/ok HTTP/1.1".to_string(), "GET /tenant/ok HTTP/1.1".to_string()]);
+    assert!(
+        output.stderr.contains(&format!(
+            "WARN: plugin hostile: denied GET http://127.0.0.1:{p}/admin/secret: no network grant allows it"
+        )),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("the path segment \"..%2fadmin\" encodes a dot segment, `/` or `\\`"),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn only_the_methods_of_identity_flows_are_sent() {
+    let mock = Mock::start("127.0.0.1");
+    let p = mock.port;
+    let grant = format!("http://127.0.0.1:{p}");
+    let refused = ["CONNECT", "TRACE", "PROPFIND"];
+    let allowed = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+    let request = |method: &str| format!("{method} http://127.0.0.1:{p}/{}", method.to_lowercase());
+    let requests: Vec<String> = refused.iter().chain(&allowed).map(|m| request(m)).collect();
+    let (outcomes, output) = attack(&[&grant], &requests, "", &[]);
+    for method in refused {
+        assert_eq!(outcome_of(&outcomes, &request(method)), "Err(\"ErrorCode::HttpRequestMethodInvalid\")", "{method}");
+        assert!(
+            output.stderr.contains(&format!(
+                "WARN: plugin hostile: denied {method} http://127.0.0.1:{p}/{}: the method is not one plugins may use (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)",
+                method.to_lowercase()
+            )),
+            "{}",
+            output.stderr
+        );
+    }
+    for method in allowed {
+        assert!(outcome_of(&outcomes, &request(method)).starts_with("Ok(\"200 "), "{method}: {outcomes:?}");
+    }
+    let seen: Vec<String> = mock.requests.lock().unwrap().iter().map(|(line, _)| line.clone()).collect();
+    assert_eq!(seen.len(), allowed.len(), "{seen:?}");
+    assert!(seen.iter().all(|line| !line.starts_with("CONNECT") && !line.starts_with("TRACE")), "{seen:?}");
+}
+
+#[test]
+fn every_refusal_is_one_log_line_even_inside_wasi_http() {
+    let mock = Mock::start("127.0.0.1");
+    let p = mock.port;
+    let grant = format!("http://127.0.0.1:{p}");
+    let requests = vec![
+        format!("GET HTTP://127.0.0.1:{p}/upper"),
+        format!("GET ftp://127.0.0.1:{p}/ftp"),
+        "GET http://(none)/no-authority".to_string(),
+        format!("GET http://user:secret-pw@127.0.0.1:{p}/userinfo"),
+    ];
+    let (outcomes, output) = attack(&[&grant], &requests, "", &[]);
+    assert_eq!(outcome_of(&outcomes, &requests[0]), "Err(\"ErrorCode::HttpProtocolError\")");
+    assert_eq!(outcome_of(&outcomes, &requests[1]), "Err(\"ErrorCode::HttpProtocolError\")");
+    assert_eq!(outcome_of(&outcomes, &requests[2]), "Err(\"ErrorCode::HttpRequestUriInvalid\")");
+    assert_eq!(outcome_of(&outcomes, &requests[3]), "Err(\"ErrorCode::HttpRequestDenied\")");
+    let denied: Vec<&str> =
+        output.stderr.lines().filter(|line| line.contains("WARN: plugin hostile: denied ")).collect();
+    assert_eq!(denied.len(), 4, "{}", output.stderr);
+    for expected in [
+        format!("denied GET HTTP://127.0.0.1:{p}/upper: wasi:http refused it: ErrorCode::HttpProtocolError"),
+        format!("denied GET ftp://127.0.0.1:{p}/ftp: wasi:http refused it: ErrorCode::HttpProtocolError"),
+        "denied GET http://?/no-authority: wasi:http refused it: ErrorCode::HttpRequestUriInvalid".to_string(),
+        format!("denied GET http://<user info>@127.0.0.1:{p}/userinfo: the authority carries user info"),
+    ] {
+        assert!(denied.iter().any(|line| line.ends_with(&expected)), "{expected}\n{}", output.stderr);
+    }
+    assert!(!output.stderr.contains("secret-pw"), "{}", output.stderr);
+    assert_eq!(mock.hits(), 0);
+}
+
+#[test]
+fn request_targets_cannot_forge_log_lines() {
+    let mock = Mock::start("127.0.0.1");
+    let p = mock.port;
+    let requests = vec![
+        format!("GET http://127.0.0.1:{p}/\u{9b}31m\u{202e}evil\u{9d}next\u{2066}"),
+        format!("GET http://192.0.2.1/\u{9b}31m\u{202e}evil\u{9d}next\u{2066}"),
+    ];
+    let (outcomes, output) = attack(&[&format!("http://127.0.0.1:{p}")], &requests, "", &[]);
+    assert!(outcome_of(&outcomes, &requests[0]).starts_with("Ok(\"200 "), "{outcomes:?}");
+    for raw in ['\u{9b}', '\u{202e}', '\u{9d}', '\u{2066}'] {
+        assert!(!output.stderr.contains(raw), "{raw:?} reached the log: {}", output.stderr);
+    }
+    assert!(output.stderr.lines().all(|line| line.starts_with("docker-credential-wasm[")), "{}", output.stderr);
+    assert!(
+        output.stderr.contains(&format!("GET http://127.0.0.1:{p}/%C2%9B31m%E2%80%AEevil%C2%9Dnext%E2%81%A6 200 in ")),
+        "{}",
+        output.stderr
+    );
+}
+
+#[test]
+fn this_machines_addresses_never_go_through_the_proxy() {
+    let mock = Mock::start("127.0.0.1");
+    let mock6 = Mock::start("::1");
+    let proxy = common::tls::ConnectProxy::start(mock.port);
+    let (p, p6) = (mock.port, mock6.port);
+    let proxy_url = format!("http://proxy-user:proxy-pw@127.0.0.1:{}", proxy.port);
+    let grants = [
+        format!("http://127.0.0.1:{p}"),
+        format!("http://localhost:{p}"),
+        format!("http://[::1]:{p6}"),
+        format!("http://identity.localhost:{p}"),
+        "http://192.0.2.1".to_string(),
+    ];
+    let grants: Vec<&str> = grants.iter().map(String::as_str).collect();
+    // The secrets that local identity endpoints take (Azure App Service's header, Arc's
+    // key, ECS/EKS's token) must never reach a proxy.
+    let requests = vec![
+        format!("GET http://127.0.0.1:{p}/msi/token x-identity-header=app-service-secret"),
+        format!("GET http://localhost:{p}/metadata/identity/oauth2/token authorization=Basic%20arc-key"),
+        format!("GET http://[::1]:{p6}/v2/credentials authorization=eks-pod-token"),
+        format!("GET http://identity.localhost:{p}/token"),
+        "GET http://192.0.2.1/elsewhere".to_string(),
+    ];
+    let env = [("HTTP_PROXY", proxy_url.as_str()), ("HTTPS_PROXY", proxy_url.as_str())];
+    let (outcomes, output) = attack(&grants, &requests, "", &env);
+    assert_eq!(outcome_of(&outcomes, &requests[0]), "Ok(\"200 location=None body=5\")", "{output:?}");
+    assert_eq!(outcome_of(&outcomes, &requests[1]), "Ok(\"200 location=None body=5\")");
+    assert_eq!(outcome_of(&outcomes, &requests[2]), "Ok(\"200 location=None body=5\")");
+    // `*.localhost` goes direct too (here it resolves nowhere, so it fails, unproxied).
+    assert!(outcome_of(&outcomes, &requests[3]).starts_with("Err("), "{outcomes:?}");
+    // Another machine's address does go through the proxy (which refuses plain forwarding).
+    assert_eq!(outcome_of(&outcomes, &requests[4]), "Ok(\"405 location=None body=0\")");
+    let proxied = proxy.targets.lock().unwrap().clone();
+    eprintln!("requests the proxy received: {}", proxied.len());
+    assert_eq!(proxied, vec!["GET http://192.0.2.1/elsewhere HTTP/1.1".to_string()]);
+    assert_eq!((mock.hits(), mock6.hits()), (2, 1));
+    // The proxy's password never reaches the log.
+    assert!(output.stderr.contains(&format!("(through proxy http://127.0.0.1:{})", proxy.port)), "{}", output.stderr);
+    assert!(!output.stderr.contains("proxy-pw"), "{}", output.stderr);
+}
+
+#[test]
+fn a_name_that_resolves_to_link_local_metadata_is_not_proxied() {
+    // In a namespace of the test's own: the metadata address on its loopback, a name for it
+    // in the namespace's hosts file (as a cloud VM's resolver answers), and a proxy.
+    let ns = common::netns::NetNs::with_instance_metadata_address();
+    let hosts = std::path::PathBuf::from(format!("/etc/netns/{}", ns.0));
+    std::fs::create_dir_all(&hosts).unwrap();
+    std::fs::write(hosts.join("hosts"), "127.0.0.1 localhost\n169.254.169.254 metadata.google.internal\n").unwrap();
+    let _cleanup = RemoveOnDrop(hosts);
+    let (mock, proxy) = ns.inside(|| {
+        let mock = Mock::start("169.254.169.254");
+        let proxy = common::tls::ConnectProxy::start(mock.port);
+        (mock, proxy)
+    });
+    let sandbox = Sandbox::new();
+    let wasm = Path::new(test_artifacts::HOSTILE);
+    let request =
+        format!("GET http://metadata.google.internal:{}/computeMetadata/v1/token metadata-flavor=Google", mock.port);
+    let config = format!(
+        "[routes]\n\"*.test\" = \"hostile\"\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\nnetwork = [\"http://metadata.google.internal:{p}\", \"http://169.254.169.254:{p}\"]\nsettings = {{ requests = {request:?} }}\n",
+        wasm.display(),
+        sha256sum(wasm),
+        p = mock.port,
+    );
+    let config = sandbox.write("config.toml", &config);
+    let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
+    let mut command = ns.command(&sandbox, &["--config", config.to_str().unwrap(), "-v", "get"]);
+    command.env("HTTP_PROXY", &proxy_url);
+    let output = common::run(command, "requests.test");
+    let answer: serde_json::Value = serde_json::from_str(&output.stdout).unwrap_or_else(|_| panic!("{output:?}"));
+    assert_eq!(answer["Secret"].as_str().unwrap(), format!("{request} => Ok(\"200 location=None body=5\")"));
+    assert_eq!(proxy.targets.lock().unwrap().len(), 0, "the proxy saw the metadata request");
+    assert_eq!(mock.hits(), 1);
+    assert!(output.stderr.contains("(connected to 169.254.169.254)"), "{}", output.stderr);
+}
+
+/// Removes a directory of the test's own when dropped.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }

@@ -221,13 +221,14 @@ impl NetworkGrant {
         host && self.path_prefix.as_deref().is_none_or(|prefix| path_within(&target.path, prefix))
     }
 
-    /// Whether this grant names `ip` explicitly (an address or range) for `target`'s scheme
-    /// and port, which is what makes a non-public address acceptable for a name that
+    /// Whether this grant names `ip` explicitly (an address or range) for `target`'s scheme,
+    /// port and path, which is what makes a non-public address acceptable for a name that
     /// resolves to it: `https://127.0.0.1:9443` vets `localhost` for `https` on 9443 only.
     pub fn names_address(&self, target: &Target, ip: IpAddr) -> bool {
         self.https == target.https
             && self.port == target.port
             && matches!(&self.host, HostGrant::Addresses(net) if net.contains(&ip))
+            && self.path_prefix.as_deref().is_none_or(|prefix| path_within(&target.path, prefix))
     }
 }
 

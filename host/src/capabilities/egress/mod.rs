@@ -370,10 +370,18 @@ fn described(request: &HostOutgoingRequest) -> (String, String) {
         http_types::Scheme::Other(other) => other.clone(),
     });
     let method = match &request.method {
-        http_types::Method::Other(other) => other.clone(),
-        known => format!("{known:?}").to_ascii_uppercase(),
+        http_types::Method::Get => "GET",
+        http_types::Method::Head => "HEAD",
+        http_types::Method::Post => "POST",
+        http_types::Method::Put => "PUT",
+        http_types::Method::Delete => "DELETE",
+        http_types::Method::Connect => "CONNECT",
+        http_types::Method::Options => "OPTIONS",
+        http_types::Method::Trace => "TRACE",
+        http_types::Method::Patch => "PATCH",
+        http_types::Method::Other(other) => other,
     };
-    (method, shown_raw(scheme.as_deref(), request.authority.as_deref(), request.path_with_query.as_deref()))
+    (method.to_string(), shown_raw(scheme.as_deref(), request.authority.as_deref(), request.path_with_query.as_deref()))
 }
 
 /// Links `wasi:http` (WASI 0.2): its types as wasmtime implements them, and

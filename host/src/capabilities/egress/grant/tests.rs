@@ -151,3 +151,76 @@ fn suggestions_are_the_smallest_grant() {
     assert_eq!(target("http", "127.0.0.1:8080", "/x").unwrap().suggested_grant(), "http://127.0.0.1:8080");
     assert_eq!(target("http", "[::1]", "/").unwrap().suggested_grant(), "http://[::1]");
 }
+
+#[test]
+fn the_path_checked_is_the_path_sent() {
+    let sent = |path: &str| target("https", "login.example.com", path).map(|t| t.url());
+    assert_eq!(sent("/tenant/../admin/secret").unwrap(), "https://login.example.com:443/admin/secret");
+    assert_eq!(sent("/tenant/%2e%2e/admin").unwrap(), "https://login.example.com:443/admin");
+    assert_eq!(sent("/tenant/.%2E/admin").unwrap(), "https://login.example.com:443/admin");
+    assert_eq!(sent("/tenant\\..\\admin").unwrap(), "https://login.example.com:443/admin");
+    assert_eq!(sent("/tenant/./x/../token?a=b/../c").unwrap(), "https://login.example.com:443/tenant/token?a=b/../c");
+    let grant = "https://login.example.com/tenant";
+    for escape in [
+        "/tenant/../admin",
+        "/tenant/%2e%2e/admin",
+        "/tenant/%2E./admin",
+        "/tenant\\..\\admin",
+        "/tenant/x/../../admin",
+    ] {
+        assert!(!allows(grant, &format!("https://login.example.com{escape}")), "{escape}");
+    }
+    assert!(allows(grant, "https://login.example.com/tenant/./oauth2/../oauth2/token"));
+}
+
+#[test]
+fn segments_a_server_could_decode_into_others_are_refused() {
+    for path in [
+        "/tenant/..%2fadmin",
+        "/tenant/..%2Fadmin",
+        "/tenant/%5c..%5cadmin",
+        "/tenant/%252e%252e/admin",
+        "/tenant/%25252e%25252e/admin",
+        "/tenant/a%2fb",
+    ] {
+        let error = target("https", "login.example.com", path).unwrap_err().to_string();
+        assert!(error.contains("encodes a dot segment, `/` or `\\`"), "{path}: {error}");
+    }
+    // Other encodings are ordinary characters.
+    assert!(target("https", "login.example.com", "/a%20b/c%40d/%2e%2ex").is_ok());
+}
+
+#[test]
+fn a_grant_path_must_be_in_normal_form() {
+    for bad in [
+        "https://login.example.com/tenant/../admin",
+        "https://login.example.com/a/./b",
+        "https://login.example.com/a%2fb",
+    ] {
+        let error = NetworkGrant::parse(bad).unwrap_err().to_string();
+        assert!(error.contains("the path is not in normal form"), "{bad}: {error}");
+    }
+    assert!(NetworkGrant::parse("https://login.example.com/tenant/v2.0").is_ok());
+}
+
+#[test]
+fn an_address_grant_vets_a_name_only_for_its_own_scheme_port_and_path() {
+    let to = |url: &str| {
+        let (scheme, rest) = url.split_once("://").unwrap();
+        let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+        target(scheme, authority, path).unwrap()
+    };
+    let loopback: IpAddr = "127.0.0.1".parse().unwrap();
+    let address = grant("https://127.0.0.1:9443");
+    assert!(address.names_address(&to("https://localhost:9443/x"), loopback));
+    assert!(!address.names_address(&to("http://localhost:9443/x"), loopback));
+    assert!(!address.names_address(&to("https://localhost:9444/x"), loopback));
+    assert!(!address.names_address(&to("https://localhost/x"), loopback));
+    let range = grant("http://127.0.0.0:8080/8");
+    assert!(range.names_address(&to("http://localhost:8080/"), "127.1.2.3".parse().unwrap()));
+    assert!(!range.names_address(&to("http://localhost/"), loopback));
+    let prefixed = grant("http://127.0.0.1:8080/tenant");
+    assert!(prefixed.names_address(&to("http://localhost:8080/tenant/x"), loopback));
+    assert!(!prefixed.names_address(&to("http://localhost:8080/admin"), loopback));
+    assert!(!grant("http://localhost:8080").names_address(&to("http://localhost:8080/"), loopback));
+}
