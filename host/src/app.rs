@@ -382,7 +382,7 @@ fn fetch(
     // The plugin or its upstream failed: an unexpired answer may stand in, if allowed.
     let stale = cached.as_ref().filter(|_| plugin.cache_stale_fallback).and_then(|(cache, key)| cache.get(key));
     let now = credentials::now();
-    match stale.filter(|entry| entry.is_unexpired(now)) {
+    match stale.filter(|entry| entry.is_usable(now)) {
         Some(entry) => {
             if let Failure::Message(why) = &failure {
                 logging::log(
@@ -406,21 +406,19 @@ fn cache_slot(
     registry: &Registry,
     context: &RequestContext,
     cache: impl FnOnce(&Config) -> Option<CredentialCache>,
-) -> Option<(CredentialCache, String)> {
+) -> Option<(CredentialCache, credentials::Key)> {
     if !plugin.cache || context.service_account_token.is_some() {
         return None;
     }
     let cache = cache(config)?;
-    let mut inputs = Grants::effective(plugin).cache_inputs(|name| std::env::var(name).ok());
-    if context.image.is_some() {
-        inputs.push(("client".into(), "kubelet".into()));
-    }
-    let key = credentials::key(&plugin.id, &plugin.component_sha256(), &registry.to_string(), &inputs);
+    let inputs = Grants::effective(plugin).cache_inputs(|name| std::env::var(name).ok());
+    let client = if context.image.is_some() { "kubelet" } else { "docker" };
+    let key = credentials::key(&plugin.id, &plugin.component_sha256(), &registry.to_string(), client, &inputs);
     Some((cache, key))
 }
 
 /// The cached answer in `slot`, if it is fresh now.
-fn fresh(slot: &Option<(CredentialCache, String)>) -> Option<Answer> {
+fn fresh(slot: &Option<(CredentialCache, credentials::Key)>) -> Option<Answer> {
     let (cache, key) = slot.as_ref()?;
     let now = credentials::now();
     cache.get(key).filter(|entry| entry.is_fresh(now)).map(|entry| Answer { entry, scope: Scope::Registry, now })
@@ -469,6 +467,11 @@ fn erase(
 ) -> Result<(), Failure> {
     let (_, registry, config) = read_request(stdin, config)?;
     let plugin = served(&config, &registry)?;
+    // A logout leaves no answer behind in the cache, whatever the plugin does.
+    let cached = cache_slot(&config, plugin, &registry, &RequestContext::default(), |c| plugins.credential_cache(c));
+    if let Some((cache, key)) = cached {
+        cache.forget(&key);
+    }
     let answer =
         plugins.call(&config, plugin, Call::Erase(registry.to_string())).map_err(|e| plugin_failed(plugin, e))?;
     if let Err(PluginError::NotFound(why)) = &answer {

@@ -28,6 +28,8 @@ pub struct PluginReport {
     pub routes: Vec<String>,
     pub imports: Vec<String>,
     pub refused_imports: Vec<String>,
+    /// Where the native code that would run comes from (and how it was checked).
+    pub code: Option<String>,
     /// Why the host would not run it, if it would not.
     pub error: Option<String>,
     pub network: Vec<GrantLine>,
@@ -90,6 +92,7 @@ impl Report {
                 .map(|i| if p.refused_imports.contains(i) { format!("{i}  REFUSED") } else { i.clone() })
                 .collect();
             rows(&mut out, "imports", &imports);
+            row(&mut out, "code", p.code.as_deref().unwrap_or("-"));
             for (name, grants) in [("network", &p.network), ("env", &p.env), ("files", &p.files)] {
                 let lines: Vec<String> = grants
                     .iter()
@@ -169,6 +172,7 @@ fn audit_plugin(
         sha256: inspection.as_ref().map(|i| i.sha256.clone()),
         world: inspection.as_ref().and_then(|i| i.world_version().map(str::to_string)),
         routes,
+        code: inspection.as_ref().map(|i| i.code.clone()),
         imports: inspection.map(|i| i.imports).unwrap_or_default(),
         refused_imports,
         error,

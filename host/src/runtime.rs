@@ -3,7 +3,8 @@
 //! plugin's grants, under a memory limit and a wall-clock deadline.
 
 use crate::builtins;
-use crate::cache::{CacheDir, components};
+use crate::cache::CacheDir;
+use crate::cache::components::{self, CodeSource};
 use crate::capabilities::egress::{self, Bounds, Egress};
 use crate::capabilities::memory::{self, Exceeded, MemoryBudget};
 use crate::capabilities::request::{Request, RequestContext};
@@ -199,6 +200,8 @@ pub struct Inspection {
     pub sha256: String,
     pub imports: Vec<String>,
     pub exports: Vec<String>,
+    /// Where the native code that would run comes from.
+    pub code: String,
 }
 
 impl Inspection {
@@ -246,8 +249,9 @@ impl Sandbox {
     /// Loads the plugin `config` names, compiled (from the precompiled cache when it holds
     /// this exact component), with its imports and exports checked against our world.
     pub fn load(&self, config: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
-        let component = self.component(config, false)?;
-        let inspection = self.describe(&component, config.component_sha256());
+        let (component, code) = self.component(config, false)?;
+        logging::log(Level::Debug, format_args!("plugin {}: code {code}", config.id));
+        let inspection = self.describe(&component, config.component_sha256(), &code);
         check_imports(inspection.imports.iter().map(String::as_str))?;
         check_exports(inspection.exports.iter().map(String::as_str))?;
         Ok(LoadedPlugin { id: config.id.clone(), component })
@@ -257,34 +261,42 @@ impl Sandbox {
     /// judging them (for `audit`, which reports what `load` would refuse). The bytes of a
     /// file plugin are always checked against the pinned digest here.
     pub fn inspect(&self, config: &PluginConfig) -> anyhow::Result<Inspection> {
-        let component = self.component(config, true)?;
-        Ok(self.describe(&component, config.component_sha256()))
+        let (component, code) = self.component(config, true)?;
+        Ok(self.describe(&component, config.component_sha256(), &code))
     }
 
-    /// The compiled component: from the cache when it holds one for this digest and engine
-    /// (compiled earlier from bytes that matched the digest), else a built-in's code compiled
-    /// when this program was built, else compiled from the verified bytes; cached either way.
-    /// `verify` reads and checks a file plugin's bytes even on a cache hit.
-    fn component(&self, config: &PluginConfig, verify: bool) -> anyhow::Result<Component> {
-        let sha256 = config.component_sha256();
-        let cached = self.cache.as_ref().and_then(|cache| components::path(cache, &self.engine, &sha256).ok());
-        let mut verified = if verify { Some(self.verified_bytes(config)?) } else { None };
-        if let Some(component) = cached.as_deref().and_then(|path| components::load(&self.engine, path)) {
-            logging::log(Level::Debug, format_args!("plugin {}: precompiled component from the cache", config.id));
-            return Ok(component);
-        }
-        if let PluginSource::Builtin(name) = &config.source
-            && let Some(compiled) = builtins::find(name).and_then(|builtin| builtin.code().compiled)
-            && let Some(component) = components::install(&self.engine, compiled, cached.as_deref())
+    /// The compiled component and where its code came from: a built-in's code compiled when
+    /// this program was built; else the cache's copy when its MAC shows this cache compiled
+    /// it from bytes that matched the digest; else compiled now from the verified bytes and
+    /// cached. `verify` reads and checks a file plugin's bytes even when the cache has its
+    /// code.
+    fn component(&self, config: &PluginConfig, verify: bool) -> anyhow::Result<(Component, CodeSource)> {
+        let name = components::file_name(&self.engine, &config.component_sha256());
+        let dir = self.cache.as_ref().and_then(|cache| match cache.subdir(components::DIR) {
+            Ok(dir) => Some(dir),
+            Err(why) => {
+                logging::log(Level::Warn, format_args!("not caching compiled code: {why}"));
+                None
+            }
+        });
+        if let PluginSource::Builtin(name_of) = &config.source
+            && let Some(compiled) = builtins::find(name_of).and_then(|builtin| builtin.code().compiled)
+            && let Some(found) = components::builtin(&self.engine, dir.as_ref(), &name, compiled)
         {
-            logging::log(Level::Debug, format_args!("plugin {}: compiled when this program was built", config.id));
-            return Ok(component);
+            return Ok(found);
+        }
+        let mut verified = if verify { Some(self.verified_bytes(config)?) } else { None };
+        let store = self.cache.as_ref().zip(dir.as_ref());
+        if let Some((cache, dir)) = store
+            && let Some(found) = components::cached(&self.engine, cache, dir, &name)
+        {
+            return Ok(found);
         }
         let bytes = match verified.take() {
             Some(bytes) => bytes,
             None => self.verified_bytes(config)?,
         };
-        components::compile(self.compiler()?, &self.engine, &bytes, cached.as_deref())
+        components::compile(self.compiler()?, &self.engine, &bytes, store, &name)
     }
 
     /// The compiling engine, made on first use.
@@ -320,7 +332,7 @@ impl Sandbox {
         }
     }
 
-    fn describe(&self, component: &Component, sha256: String) -> Inspection {
+    fn describe(&self, component: &Component, sha256: String, code: &CodeSource) -> Inspection {
         let ty = component.component_type();
         let sorted = |names: &mut dyn Iterator<Item = &str>| {
             let mut names: Vec<String> = names.map(str::to_string).collect();
@@ -331,6 +343,7 @@ impl Sandbox {
             sha256,
             imports: sorted(&mut ty.imports(&self.engine).map(|(name, _)| name)),
             exports: sorted(&mut ty.exports(&self.engine).map(|(name, _)| name)),
+            code: code.to_string(),
         }
     }
 
@@ -597,9 +610,10 @@ mod tests {
         for builtin in builtins::BUILTINS {
             let compiled =
                 builtin.code().compiled.unwrap_or_else(|| panic!("{} was not compiled at build time", builtin.name));
-            let component = components::install(&sandbox.engine, compiled, None)
+            let (component, code) = components::builtin(&sandbox.engine, None, builtin.name, compiled)
                 .unwrap_or_else(|| panic!("the engine refuses the build-time code of {}", builtin.name));
-            let inspection = sandbox.describe(&component, builtin.sha256.to_string());
+            assert_eq!(code, CodeSource::Builtin);
+            let inspection = sandbox.describe(&component, builtin.sha256.to_string(), &code);
             check_exports(inspection.exports.iter().map(String::as_str)).unwrap();
         }
     }

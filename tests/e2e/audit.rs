@@ -100,6 +100,13 @@ fn a_custom_config_shows_effective_grants_their_origin_and_refusals() {
     );
     let hostile_imports = hostile_plugin["imports"].as_array().unwrap();
     assert!(hostile_imports.iter().any(|i| i == "wasi:http/outgoing-handler@0.2.12"), "{hostile_imports:?}");
+    // The code that would run, and how it was checked.
+    let cached_at = hostile_plugin["code"].as_str().unwrap();
+    assert!(cached_at.starts_with("compiled now from the pinned bytes; cached at "), "{cached_at}");
+    assert!(
+        static_plugin["code"].as_str().unwrap().starts_with("compiled when this program was built; mapped from "),
+        "{static_plugin}"
+    );
 
     let refused = plugin("sockets");
     let refused_imports = refused["refused_imports"].as_array().unwrap();
@@ -111,6 +118,15 @@ fn a_custom_config_shows_effective_grants_their_origin_and_refusals() {
 
     let table = sandbox.run(&["--config", config.to_str().unwrap(), "audit"], "", &[]);
     assert_eq!(table.code, 1);
+    // The second audit finds the code compiled by the first, and says how it checked it.
+    assert!(
+        table.stdout.contains(&format!(
+            "  code      {} (HMAC verified: compiled here from the pinned bytes)\n",
+            cached_at.trim_start_matches("compiled now from the pinned bytes; cached at ")
+        )),
+        "{}",
+        table.stdout
+    );
     assert!(table.stdout.contains("\nplugin \"static\"  built-in static\n"), "{}", table.stdout);
     assert!(
         table.stdout.contains("  env       REGISTRY_PASSWORD                        config  WIDENS the manifest\n"),

@@ -137,7 +137,11 @@ fn cache_files_are_private_and_corruption_is_a_miss() {
         std::fs::read_dir(root.join("credentials")).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(entries.len(), 1);
     assert_eq!(mode(&entries[0]), 0o600);
-    let cwasm: Vec<PathBuf> = std::fs::read_dir(root.join("components")).unwrap().map(|e| e.unwrap().path()).collect();
+    let cwasm: Vec<PathBuf> = std::fs::read_dir(root.join("components"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
     assert_eq!(mode(&cwasm[0]), 0o600);
     assert!(
         cwasm[0].file_name().unwrap().to_str().unwrap().starts_with(&sha256sum(Path::new(test_artifacts::HOSTILE)))
@@ -166,7 +170,11 @@ fn a_builtin_runs_first_from_code_compiled_when_the_program_was_built() {
     let get = || sandbox.run(&["--config", config.to_str().unwrap(), "-vv", "get"], "a.test", &[]);
     let first = get();
     assert_eq!((first.stdout.as_str(), first.code), (credentials_json("a.test", "u", "s").as_str(), 0));
-    assert!(first.stderr.contains("plugin static: compiled when this program was built"), "{}", first.stderr);
+    assert!(
+        first.stderr.contains("plugin static: code compiled when this program was built; mapped from "),
+        "{}",
+        first.stderr
+    );
     let compiled: Vec<PathBuf> = std::fs::read_dir(sandbox.path(".cache/docker-credential-wasm/components"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -175,7 +183,8 @@ fn a_builtin_runs_first_from_code_compiled_when_the_program_was_built() {
     assert_eq!(std::fs::metadata(&compiled[0]).unwrap().permissions().mode() & 0o777, 0o600);
     let second = get();
     assert_eq!(second.stdout, first.stdout);
-    assert!(second.stderr.contains("plugin static: precompiled component from the cache"), "{}", second.stderr);
+    assert!(second.stderr.contains("(compared equal)"), "{}", second.stderr);
+    assert!(!second.stderr.contains("WARN"), "{}", second.stderr);
 }
 
 #[test]
@@ -229,4 +238,231 @@ fn an_unexpired_answer_stands_in_for_a_failed_plugin_only_if_allowed() {
     assert_eq!((fallback.stdout.as_str(), fallback.code), (expected(&mock, "/ok").as_str(), 0), "{fallback:?}");
     assert!(fallback.stderr.contains("(cache-stale-fallback)"), "{}", fallback.stderr);
     assert_eq!(mock.hits(), 1);
+}
+
+/// The compiled-code files in `root`'s components directory (without their MACs).
+fn compiled_files(root: &Path) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(root.join("components"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    files.sort();
+    files
+}
+
+/// A sandbox whose `a.test` is served by the built-in `static` plugin (never cached, so
+/// every get runs it) and `*.test` by the hostile guest.
+fn static_and_hostile() -> (Sandbox, PathBuf) {
+    let sandbox = Sandbox::new();
+    let wasm = Path::new(test_artifacts::HOSTILE);
+    let config = format!(
+        "[routes]\n\"a.test\" = \"static\"\n\"*.test\" = \"hostile\"\n[plugins.static]\ncache = false\nsettings = {{ username = \"u\", secret = \"static-secret\" }}\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\ncache = false\n",
+        wasm.display(),
+        sha256sum(wasm)
+    );
+    let config = sandbox.write("config.toml", &config);
+    (sandbox, config)
+}
+
+fn get_registry(sandbox: &Sandbox, config: &Path, registry: &str) -> common::Output {
+    sandbox.run(&["--config", config.to_str().unwrap(), "-vv", "get"], registry, &[])
+}
+
+#[test]
+fn planted_compiled_code_never_runs() {
+    let (sandbox, config) = static_and_hostile();
+    let root = sandbox.path(".cache/docker-credential-wasm");
+    let static_answer = credentials_json("a.test", "u", "static-secret");
+    assert_eq!(get_registry(&sandbox, &config, "a.test").stdout, static_answer);
+    let hostile = get_registry(&sandbox, &config, "ok.test");
+    assert_eq!(hostile.code, 0, "{hostile:?}");
+    let files = compiled_files(&root);
+    assert_eq!(files.len(), 2, "{files:?}");
+    let static_sha = files
+        .iter()
+        .find(|f| !f.to_str().unwrap().contains(&sha256sum(Path::new(test_artifacts::HOSTILE))))
+        .unwrap()
+        .clone();
+    let hostile_file = files.iter().find(|f| **f != static_sha).unwrap().clone();
+
+    // Valid compiled code for this very engine (the hostile plugin's), planted under the
+    // built-in's name: compared with what the program built, refused, replaced.
+    std::fs::copy(&hostile_file, &static_sha).unwrap();
+    let output = get_registry(&sandbox, &config, "a.test");
+    assert_eq!((output.stdout.as_str(), output.code), (static_answer.as_str(), 0), "{}", output.stderr);
+    assert!(
+        output.stderr.contains(&format!(
+            "WARN: not running the compiled code {}: it holds {} bytes, not the ",
+            static_sha.display(),
+            std::fs::metadata(&hostile_file).unwrap().len()
+        )),
+        "{}",
+        output.stderr
+    );
+    assert_ne!(std::fs::read(&static_sha).unwrap(), std::fs::read(&hostile_file).unwrap(), "replaced");
+
+    // The same size but other bytes: compared, refused.
+    let mut flipped = std::fs::read(&static_sha).unwrap();
+    let middle = flipped.len() / 2;
+    flipped[middle] ^= 0xff;
+    std::fs::write(&static_sha, &flipped).unwrap();
+    let output = get_registry(&sandbox, &config, "a.test");
+    assert_eq!(output.stdout, static_answer);
+    assert!(output.stderr.contains("it differs from the code this program built; replacing it"), "{}", output.stderr);
+
+    // An external plugin's cache file swapped for other code, with that code's MAC: the MAC
+    // covers the file name too, so it fails.
+    std::fs::copy(&static_sha, &hostile_file).unwrap();
+    let mac = |path: &Path| PathBuf::from(format!("{}.mac", path.display()));
+    std::fs::write(mac(&static_sha), "00".repeat(32)).unwrap();
+    std::fs::copy(mac(&static_sha), mac(&hostile_file)).unwrap();
+    let output = get_registry(&sandbox, &config, "ok.test");
+    assert_eq!(output.code, 0, "{output:?}");
+    assert!(
+        output.stderr.contains(&format!(
+            "WARN: not running the compiled code {}: its MAC does not match: it is not what this cache compiled; replacing it",
+            hostile_file.display()
+        )),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("plugin hostile: code compiled now from the pinned bytes; cached at "),
+        "{}",
+        output.stderr
+    );
+    let again = get_registry(&sandbox, &config, "ok.test");
+    assert!(again.stderr.contains("(HMAC verified: compiled here from the pinned bytes)"), "{}", again.stderr);
+}
+
+#[test]
+fn a_linked_compiled_file_is_refused_and_replaced() {
+    let (sandbox, config) = static_and_hostile();
+    let root = sandbox.path(".cache/docker-credential-wasm");
+    get_registry(&sandbox, &config, "a.test");
+    let file = compiled_files(&root).pop().unwrap();
+    let elsewhere = sandbox.write("elsewhere.cwasm", "");
+    std::fs::copy(&file, &elsewhere).unwrap();
+    std::fs::remove_file(&file).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+    let output = get_registry(&sandbox, &config, "a.test");
+    assert_eq!(output.stdout, credentials_json("a.test", "u", "static-secret"));
+    assert!(
+        output.stderr.contains(&format!(
+            "not running the compiled code {}: {} is a symbolic link; not using it",
+            file.display(),
+            file.display()
+        )),
+        "{}",
+        output.stderr
+    );
+    assert!(std::fs::symlink_metadata(&file).unwrap().file_type().is_file(), "replaced by a regular file");
+}
+
+#[test]
+fn a_sub_directory_others_can_write_is_not_used() {
+    use std::os::unix::fs::PermissionsExt;
+    let (sandbox, config) = static_and_hostile();
+    let root = sandbox.path(".cache/docker-credential-wasm");
+    get_registry(&sandbox, &config, "a.test");
+    let components = root.join("components");
+    std::fs::set_permissions(&components, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let file = compiled_files(&root).pop().unwrap();
+    std::fs::write(&file, "planted by the group").unwrap();
+    let output = get_registry(&sandbox, &config, "a.test");
+    assert_eq!(output.stdout, credentials_json("a.test", "u", "static-secret"));
+    assert!(
+        output.stderr.contains(&format!(
+            "WARN: not caching compiled code: {} can be written by other users (mode 770); not using it",
+            components.display()
+        )),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("plugin static: code compiled when this program was built; from the program"),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(std::fs::read(&file).unwrap(), b"planted by the group", "left for its owner to look at");
+}
+
+#[test]
+fn a_cache_root_others_can_write_or_a_linked_root_is_refused_with_everything_in_it() {
+    use std::os::unix::fs::PermissionsExt;
+    let mock = Mock::start("127.0.0.1");
+    let (sandbox, config) = setup(&mock, "/ok", "");
+    assert_eq!(get(&sandbox, &config, &[]).stdout, expected(&mock, "/ok"));
+    let root = sandbox.path(".cache/docker-credential-wasm");
+    // Someone else's answer, planted in a root that others can write.
+    let entry = std::fs::read_dir(root.join("credentials")).unwrap().next().unwrap().unwrap().path();
+    let planted = std::fs::read_to_string(&entry).unwrap().replace("observer", "attacker");
+    std::fs::write(&entry, planted).unwrap();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let output = get(&sandbox, &config, &[]);
+    assert_eq!(output.stdout, expected(&mock, "/ok"), "the planted answer was served");
+    assert!(
+        output.stderr.contains(&format!(
+            "WARN: running without a cache: {} can be written by other users (mode 777); not using it",
+            root.display()
+        )),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(std::fs::metadata(&root).unwrap().permissions().mode() & 0o777, 0o777, "refused, not repaired");
+    assert_eq!(mock.hits(), 2);
+
+    // A root that is a link to a directory of the user's: not followed.
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let moved = sandbox.path("moved-cache");
+    std::fs::rename(&root, &moved).unwrap();
+    std::os::unix::fs::symlink(&moved, &root).unwrap();
+    let output = get(&sandbox, &config, &[]);
+    assert_eq!(output.stdout, expected(&mock, "/ok"));
+    assert!(
+        output.stderr.contains(&format!(
+            "running without a cache: {} is not a directory (a symbolic link is not followed); not using it",
+            root.display()
+        )),
+        "{}",
+        output.stderr
+    );
+    assert_eq!(mock.hits(), 3);
+}
+
+#[test]
+fn a_rotated_secret_leaves_no_old_answer_on_disk_and_nothing_outlives_its_use() {
+    let sandbox = Sandbox::new();
+    let config = sandbox.write(
+        "config.toml",
+        "[routes]\n\"a.test\" = \"static\"\n[plugins.static]\nsettings = { username = \"u\", secret-env = \"REGISTRY_PASSWORD\" }\nenv = [\"REGISTRY_PASSWORD\"]\n",
+    );
+    let get = |secret: &str| {
+        sandbox.run(&["--config", config.to_str().unwrap(), "get"], "a.test", &[("REGISTRY_PASSWORD", secret)])
+    };
+    assert_eq!(get("first-secret").stdout, credentials_json("a.test", "u", "first-secret"));
+    let credentials = sandbox.path(".cache/docker-credential-wasm/credentials");
+    // Left behind: a crashed writer's temp file, and an answer expired long ago.
+    let temp = credentials.join(".old.json.1.0.tmp");
+    std::fs::write(&temp, "{\"secret\":\"half-written\"}").unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&temp)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(600))
+        .unwrap();
+    let expired = credentials.join(format!("{}-{}.json", "0".repeat(32), "1".repeat(64)));
+    std::fs::write(&expired, "{\"username\":\"AWS\",\"secret\":\"expired-token\",\"expires_at\":1000,\"fetched_at\":900,\"fresh_until\":950}").unwrap();
+
+    assert_eq!(get("second-secret").stdout, credentials_json("a.test", "u", "second-secret"));
+    let left: Vec<String> =
+        std::fs::read_dir(&credentials).unwrap().map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap()).collect();
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert!(left[0].contains("second-secret"), "{left:?}");
+
+    // A logout removes the cached answer too.
+    let erased = sandbox.run(&["--config", config.to_str().unwrap(), "erase"], "a.test", &[]);
+    assert_eq!(erased.code, 1, "static cannot erase: {erased:?}");
+    assert_eq!(std::fs::read_dir(&credentials).unwrap().count(), 0);
 }
