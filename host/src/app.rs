@@ -59,7 +59,19 @@ impl Plugins for WasmPlugins {
         self.cache_dir(config).map(CredentialCache::new)
     }
 
+    /// A call in this process, except `list`, which runs each plugin in a process of its own
+    /// (see [`list_in_own_process`]): no plugin ever shares a process with another call.
     fn call(&mut self, config: &Config, plugin: &PluginConfig, call: Call) -> CallOutcome {
+        match call {
+            Call::List(_) => list_in_own_process(config, plugin),
+            call => self.call_here(config, plugin, call),
+        }
+    }
+}
+
+impl WasmPlugins {
+    /// One plugin call in this process.
+    pub fn call_here(&mut self, config: &Config, plugin: &PluginConfig, call: Call) -> CallOutcome {
         let started = Instant::now();
         let cache = self.cache_dir(config);
         let sandbox = match &mut self.sandbox {
@@ -500,12 +512,9 @@ fn accept_or_ignore(plugin: &PluginConfig, action: &str, answer: Result<Reply, P
     }
 }
 
-fn list(
-    out: &mut impl Write,
-    config: impl FnOnce() -> anyhow::Result<Config>,
-    plugins: &mut impl Plugins,
-) -> Result<(), Failure> {
-    let config = config().map_err(host_error)?;
+/// The registries each plugin is routed by an exact pattern: what `list` asks it about
+/// (a plugin routed only by wildcards is asked with none).
+pub fn exact_routes(config: &Config) -> BTreeMap<&str, Vec<String>> {
     let mut routed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for route in config.router.routes() {
         let exact = routed.entry(route.plugin.as_str()).or_default();
@@ -513,12 +522,108 @@ fn list(
             exact.push(route.pattern.to_string());
         }
     }
+    routed
+}
+
+/// What a `list` call in a process of its own answers its parent, on stdout.
+#[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub enum ListOutcome {
+    /// `(registry, username)` rows.
+    Entries(Vec<(String, String)>),
+    /// The plugin's own error: its kind (as [`describe`] names it) and message.
+    PluginError(String, String),
+    /// The sandbox's error.
+    Failed(String),
+}
+
+impl From<CallOutcome> for ListOutcome {
+    fn from(outcome: CallOutcome) -> ListOutcome {
+        match outcome {
+            Ok(Ok(Reply::Entries(entries))) => {
+                ListOutcome::Entries(entries.into_iter().map(|e| (e.registry, e.username)).collect())
+            }
+            Ok(Ok(other)) => ListOutcome::Failed(format!("it answered list with {}", other.kind())),
+            Ok(Err(error)) => {
+                let (kind, message) = describe(&error);
+                ListOutcome::PluginError(kind.to_string(), message.to_string())
+            }
+            Err(error) => ListOutcome::Failed(format!("{error:#}")),
+        }
+    }
+}
+
+impl From<ListOutcome> for CallOutcome {
+    fn from(outcome: ListOutcome) -> CallOutcome {
+        let error = |kind: &str, message: String| match kind {
+            "not found" => PluginError::NotFound(message),
+            "unsupported" => PluginError::Unsupported(message),
+            "denied" => PluginError::Denied(message),
+            "upstream failure" => PluginError::Upstream(message),
+            _ => PluginError::InvalidInput(message),
+        };
+        match outcome {
+            ListOutcome::Entries(rows) => Ok(Ok(Reply::Entries(
+                rows.into_iter()
+                    .map(|(registry, username)| crate::runtime::RegistryEntry { registry, username })
+                    .collect(),
+            ))),
+            ListOutcome::PluginError(kind, message) => Ok(Err(error(&kind, message))),
+            ListOutcome::Failed(why) => Err(anyhow::anyhow!(why)),
+        }
+    }
+}
+
+/// `plugin`'s `list`, run by this program in a process of its own (the hidden `list-plugin`
+/// command), with this process's config and logging.
+fn list_in_own_process(config: &Config, plugin: &PluginConfig) -> CallOutcome {
+    let program = std::env::current_exe().context("cannot find the path of this program")?;
+    let mut command = std::process::Command::new(program);
+    if let crate::config::Origin::File(path) = &config.origin {
+        command.arg("--config").arg(path);
+    }
+    command.args(["list-plugin", &plugin.id]).envs(logging::child_env());
+    let output = command
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .context("cannot start a process for the plugin's list")?;
+    match serde_json::from_slice::<ListOutcome>(&output.stdout) {
+        Ok(outcome) => outcome.into(),
+        Err(_) => Err(anyhow::anyhow!(
+            "its list process ended with {} and no answer: {}",
+            output.status,
+            sanitize(String::from_utf8_lossy(&output.stdout).trim(), MAX_ERROR_CHARS)
+        )),
+    }
+}
+
+fn list(
+    out: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<(), Failure> {
+    let config = config().map_err(host_error)?;
     let mut entries = BTreeMap::new();
-    for (id, registries) in routed {
+    for (id, registries) in exact_routes(&config) {
         let plugin = &config.plugins[id];
         match plugins.call(&config, plugin, Call::List(registries)) {
             Ok(Ok(Reply::Entries(listed))) => {
                 for entry in listed {
+                    // A plugin speaks only for the registries routed to it.
+                    let routed = Registry::parse(&entry.registry)
+                        .ok()
+                        .and_then(|registry| config.router.route(&registry).map(|route| route.plugin == id));
+                    if routed != Some(true) {
+                        logging::log(
+                            Level::Warn,
+                            format_args!(
+                                "plugin {id:?} listed {:?}, which no route sends to it; left out",
+                                sanitize(&entry.registry, MAX_ERROR_CHARS)
+                            ),
+                        );
+                        continue;
+                    }
                     entries.entry(entry.registry).or_insert(entry.username);
                 }
             }

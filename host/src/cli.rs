@@ -96,6 +96,12 @@ enum Command {
     /// program is installed under a name ending in `credential-provider`.
     #[command(after_help = KUBELET_HELP)]
     Kubelet,
+    /// One plugin's part of `list`, in a process of its own (run by `list`).
+    #[command(hide = true)]
+    ListPlugin {
+        /// The plugin id.
+        id: String,
+    },
 }
 
 const KUBELET_HELP: &str = "\
@@ -129,9 +135,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Ok(cli) => cli,
         Err(error) => return parse_failure(&args, error, &mut out),
     };
-    let action = match cli.command {
-        Command::Audit { json } => return audit(&cli, json, &mut out),
+    let action = match &cli.command {
+        Command::Audit { json } => return audit(&cli, *json, &mut out),
         Command::Precompile => return precompile(&cli, &mut out),
+        Command::ListPlugin { id } => return list_plugin(&cli, id, &mut out),
         Command::Store => Some(Action::Store),
         Command::Get => Some(Action::Get),
         Command::Erase => Some(Action::Erase),
@@ -225,6 +232,19 @@ pub(crate) fn load_config_with_logging(flag: Option<&Path>, log_file: Option<&Pa
 fn load_config(flag: Option<&Path>) -> anyhow::Result<config::Config> {
     let path = config::locate(flag, |name| std::env::var(name).ok());
     config::load(path.as_deref())
+}
+
+/// Runs the `list` of plugin `id` and prints its [`app::ListOutcome`] as JSON, for the
+/// `list` that started this process.
+fn list_plugin(cli: &Cli, id: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let log_file = init_logging(None, None)?;
+    let config = load_config_with_logging(cli.config.as_deref(), log_file.as_deref())?;
+    let plugin = config.plugins.get(id).with_context(|| format!("no plugin {id:?} in {}", config.origin))?;
+    let routed = app::exact_routes(&config).remove(id).unwrap_or_default();
+    let outcome = WasmPlugins::default().call_here(&config, plugin, crate::runtime::Call::List(routed));
+    serde_json::to_writer(&mut *out, &app::ListOutcome::from(outcome))?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Prints the audit of the config (table or JSON); exit code 1 if a plugin would be refused.

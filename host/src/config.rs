@@ -501,7 +501,7 @@ pub fn home_dir() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from).filter(|home| home.is_absolute()).or_else(password_database_home)
 }
 
-fn password_database_home() -> Option<PathBuf> {
+pub fn password_database_home() -> Option<PathBuf> {
     use std::os::unix::ffi::OsStrExt;
     let mut buffer = vec![0u8; 16 * 1024];
     // SAFETY: an all-zero `passwd` is a valid value for getpwuid_r to fill; `buffer` outlives

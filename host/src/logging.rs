@@ -46,6 +46,7 @@ struct Logger {
     max: Level,
     sink: Mutex<Box<dyn Write + Send>>,
     timestamps: bool,
+    file: Option<std::path::PathBuf>,
 }
 
 /// The logger, once chosen; `None` inside when logging is off.
@@ -81,8 +82,24 @@ pub fn init(max: Option<Level>, file: Option<&std::path::Path>) -> anyhow::Resul
         }
         None => (Box::new(std::io::stderr()), false),
     };
-    let _ = LOGGER.set(Some(Logger { max, sink: Mutex::new(sink), timestamps }));
+    let _ = LOGGER.set(Some(Logger { max, sink: Mutex::new(sink), timestamps, file: file.map(Into::into) }));
     Ok(())
+}
+
+/// The environment a child process of this program needs to log as this one does: the
+/// level (`off` when logging is off) and the log file, if any.
+pub fn child_env() -> Vec<(&'static str, String)> {
+    match LOGGER.get() {
+        None => Vec::new(),
+        Some(None) => vec![(crate::cli::LOG_ENV, "off".to_string())],
+        Some(Some(logger)) => {
+            let mut env = vec![(crate::cli::LOG_ENV, logger.max.name().to_ascii_lowercase())];
+            if let Some(file) = &logger.file {
+                env.push((crate::cli::LOG_FILE_ENV, file.display().to_string()));
+            }
+            env
+        }
+    }
 }
 
 /// Whether a record at `level` would be written.

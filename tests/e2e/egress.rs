@@ -489,3 +489,32 @@ impl Drop for RemoveOnDrop {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+#[test]
+fn a_name_lookup_that_never_answers_does_not_keep_the_engine_past_its_deadline() {
+    // A namespace whose resolver never answers (a UDP socket that reads and stays silent),
+    // with lookups allowed 90 seconds: longer than the test waits for the engine to exit.
+    let ns = common::netns::NetNs::with_instance_metadata_address();
+    let etc = std::path::PathBuf::from(format!("/etc/netns/{}", ns.0));
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("resolv.conf"), "nameserver 127.0.0.1\noptions timeout:30 attempts:3\n").unwrap();
+    let _cleanup = RemoveOnDrop(etc);
+    let _silent = ns.inside(|| std::net::UdpSocket::bind("127.0.0.1:53").unwrap());
+    let sandbox = Sandbox::new();
+    let wasm = Path::new(test_artifacts::HOSTILE);
+    let config = format!(
+        "[routes]\n\"*.test\" = \"hostile\"\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\nnetwork = [\"http://never-answers.example\"]\ndeadline-ms = 1500\ncache = false\nsettings = {{ requests = \"GET http://never-answers.example/\" }}\n",
+        wasm.display(),
+        sha256sum(wasm),
+    );
+    let config = sandbox.write("config.toml", &config);
+    let command = ns.command(&sandbox, &["--config", config.to_str().unwrap(), "get"]);
+    // `run` kills the engine after 60 s and fails the test if it had to.
+    let output = common::run(command, "requests.test");
+    assert_eq!(
+        (output.stdout.as_str(), output.code),
+        ("docker-credential-wasm: plugin \"hostile\" failed: it exceeded its deadline of 1500 ms (deadline-ms)\n", 1),
+        "{}",
+        output.stderr
+    );
+}

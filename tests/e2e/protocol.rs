@@ -250,3 +250,37 @@ fn logs_go_to_stderr_or_a_file_and_never_hold_the_secret() {
         sandbox.run(&["--config", path.to_str().unwrap(), "get"], "127.0.0.1:5000", &[("REGISTRY_PASSWORD", secret)]);
     assert_eq!(quiet.stderr, "");
 }
+
+#[test]
+fn a_home_path_without_a_home_is_an_error_never_a_relative_path() {
+    // A user with no entry in the password database and no HOME, as a service can run.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, "[routes]\n\"a.test\" = \"static\"\n[cache]\ndir = \"~/cache\"\n").unwrap();
+    std::fs::set_permissions(&config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let mut command = std::process::Command::new("setpriv");
+    command
+        .args(["--reuid=54321", "--regid=54321", "--clear-groups", "--"])
+        .arg(common::BIN)
+        .args(["--config", config.to_str().unwrap(), "get"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(dir.path());
+    let output = common::run(command, "a.test");
+    assert_eq!(
+        (output.stdout.as_str(), output.code),
+        (
+            format!(
+                "docker-credential-wasm: {}:4:7: \"~/cache\" needs a home directory, but HOME is unset and the password database has none for uid 54321; write an absolute path\n",
+                config.display()
+            )
+            .as_str(),
+            1
+        ),
+        "{}",
+        output.stderr
+    );
+    assert!(!dir.path().join("~").exists(), "nothing was created relative to the working directory");
+}

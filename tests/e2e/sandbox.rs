@@ -459,3 +459,45 @@ fn the_log_file_is_private_and_never_opened_through_a_link() {
     );
     assert_eq!(std::fs::read_to_string(&victim).unwrap(), "");
 }
+
+#[test]
+fn list_runs_each_plugin_in_a_process_of_its_own_and_keeps_only_rows_it_routes_to_it() {
+    let sandbox = Sandbox::new();
+    let wasm = Path::new(test_artifacts::HOSTILE);
+    let config = sandbox.write(
+        "config.toml",
+        &format!(
+            "[routes]\n\"a.test\" = \"static\"\n\"h.test\" = \"hostile\"\n\"*.wild.test\" = \"hostile\"\n[plugins.static]\nsettings = {{ username = \"u\", secret = \"s\" }}\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\n",
+            wasm.display(),
+            sha256sum(wasm)
+        ),
+    );
+    let output = sandbox.run(&["--config", config.to_str().unwrap(), "-vv", "list"], "", &[]);
+    assert_eq!(
+        (output.stdout.as_str(), output.code),
+        ("{\"a.test\":\"u\",\"h.test\":\"hostile\",\"x.wild.test\":\"hostile\"}\n", 0),
+        "{}",
+        output.stderr
+    );
+    for dropped in ["a.test", "evil.example"] {
+        assert!(
+            output.stderr.contains(&format!(
+                "WARN: plugin \"hostile\" listed \"{dropped}\", which no route sends to it; left out"
+            )),
+            "{}",
+            output.stderr
+        );
+    }
+    // The process id of the lines saying which code each plugin runs: three processes.
+    let pid = |needle: &str| -> String {
+        let line = output
+            .stderr
+            .lines()
+            .find(|line| line.contains(needle))
+            .unwrap_or_else(|| panic!("{needle}: {}", output.stderr));
+        line.split(['[', ']']).nth(1).unwrap().to_string()
+    };
+    let parent = pid("config: ");
+    let (static_pid, hostile_pid) = (pid("plugin static: code "), pid("plugin hostile: code "));
+    assert!(parent != static_pid && parent != hostile_pid && static_pid != hostile_pid, "{}", output.stderr);
+}

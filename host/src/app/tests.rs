@@ -235,13 +235,15 @@ fn erase_of_an_unserved_registry_is_not_found() {
 
 #[test]
 fn list_merges_plugins_and_survives_failures() {
-    let mut plugins = FakePlugins::new(|plugin, call| match (plugin.id.as_str(), call) {
-        ("static", Call::List(routed)) => Ok(Ok(Reply::Entries(
-            routed
-                .iter()
-                .map(|r| crate::runtime::RegistryEntry { registry: r.clone(), username: "testuser".into() })
-                .collect(),
-        ))),
+    let entry =
+        |registry: &str| crate::runtime::RegistryEntry { registry: registry.into(), username: "testuser".into() };
+    let mut plugins = FakePlugins::new(move |plugin, call| match (plugin.id.as_str(), call) {
+        ("static", Call::List(routed)) => {
+            // Rows for registries routed to another plugin, or to none, are left out.
+            let mut entries: Vec<_> = routed.iter().map(|r| entry(r)).collect();
+            entries.extend([entry("a.corp.example"), entry("docker.io"), entry("not a registry")]);
+            Ok(Ok(Reply::Entries(entries)))
+        }
         _ => Err(anyhow::anyhow!("trapped")),
     });
     assert_eq!(

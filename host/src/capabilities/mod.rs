@@ -71,3 +71,36 @@ impl Grants {
         settings.chain(env).chain(files).chain(network).chain(budget).collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_granted_file_rewritten_with_its_old_times_is_still_a_new_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("credentials");
+        std::fs::write(&path, "key=one").unwrap();
+        let grants = Grants {
+            network: Vec::new(),
+            env: Vec::new(),
+            files: vec![path.display().to_string()],
+            settings: BTreeMap::new(),
+            memory_mib: 64,
+            deadline_ms: 1000,
+            max_requests: 1,
+        };
+        let before = grants.cache_inputs(|_| None);
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        // The same size, its modification time put back: only the change time tells.
+        std::fs::write(&path, "key=two").unwrap();
+        std::fs::File::options().write(true).open(&path).unwrap().set_modified(modified).unwrap();
+        assert_ne!(grants.cache_inputs(|_| None), before);
+    }
+
+    #[test]
+    fn the_password_database_knows_this_users_home() {
+        let home = crate::config::password_database_home().expect("this user has an entry");
+        assert!(home.is_absolute(), "{}", home.display());
+    }
+}

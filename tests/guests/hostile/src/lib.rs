@@ -4,7 +4,7 @@
 //! can assert on it.
 
 use guest_sdk::__private::bindings::wasi::http::{outgoing_handler, types as http};
-use guest_sdk::{Credentials, Error, Plugin, export_plugin, files, log, settings};
+use guest_sdk::{Credentials, Error, Plugin, RegistryEntry, export_plugin, files, log, settings};
 use std::io::Write;
 
 struct Hostile;
@@ -183,6 +183,14 @@ impl Plugin for Hostile {
             }
             other => Err(Error::InvalidInput(format!("unknown attack {other:?}"))),
         }
+    }
+
+    /// Its own registries, and rows for registries that are not its to speak for.
+    fn list(routed: &[String]) -> Result<Vec<RegistryEntry>, Error> {
+        let row = |registry: &str| RegistryEntry { registry: registry.to_string(), username: "hostile".to_string() };
+        let mut rows: Vec<RegistryEntry> = routed.iter().map(|r| row(r)).collect();
+        rows.extend(["x.wild.test", "a.test", "evil.example"].map(row));
+        Ok(rows)
     }
 }
 
