@@ -372,6 +372,7 @@ impl Sandbox {
         let mut http = WasiHttpCtx::new();
         http.set_field_size_limit(memory::FIELD_SIZE_LIMIT);
         let deadline = Duration::from_millis(grants.deadline_ms);
+        let ends = Instant::now() + deadline;
         let state = State {
             wasi,
             http,
@@ -381,13 +382,13 @@ impl Sandbox {
                 grants: Arc::new(grants.network.clone()),
                 bounds: Bounds { max_requests: grants.max_requests as u32, ..Bounds::default() },
                 ca_bundle: self.ca_bundle.clone(),
-                deadline: Instant::now() + deadline,
+                deadline: ends,
                 requests: 0,
                 log: log.clone(),
                 memory: budget.clone(),
             },
             settings: Settings(grants.settings.clone()),
-            files: FileGrants::new(&grants.files, Instant::now() + deadline),
+            files: FileGrants::new(&grants.files, ends),
             request: Request::default(),
             log: log.clone(),
             limiter: Limiter { budget: budget.clone() },
@@ -423,46 +424,48 @@ impl Sandbox {
         log.captured("stdout", &stdout.contents());
         log.captured("stderr", &stderr.contents());
         log.report_dropped();
-        let over_memory = |exceeded: Exceeded| {
-            anyhow!(
-                "it exceeded its memory limit of {} MiB (memory-mib){}",
-                grants.memory_mib,
-                exceeded.detail(&budget)
-            )
-        };
-        let result = match called {
-            Err(_) => return Err(anyhow!("it exceeded its deadline of {} ms (deadline-ms)", grants.deadline_ms)),
-            Ok(None) => return Err(over_memory(budget.exceeded().unwrap_or(Exceeded::Bodies))),
-            Ok(Some(result)) => result,
-        };
-        result.map_err(|error| {
-            let error = anyhow::Error::from(error);
-            logging::log(
-                Level::Debug,
-                format_args!("plugin {}: {}", plugin.id, logging::sanitize(&format!("{error:?}"), 16 * 1024)),
-            );
-            let table_full = error.chain().any(|cause| {
-                matches!(cause.downcast_ref(), Some(wasmtime::component::ResourceTableError::Full))
-                    || cause.to_string().contains("store handle limit exceeded")
-            });
-            if table_full {
-                budget.exceed(Exceeded::Resources);
-            }
-            if let Some(exceeded) = budget.exceeded() {
-                over_memory(exceeded)
-            } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-                anyhow!("it trapped: {trap}")
-            } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
-                anyhow!("it called exit({}) instead of returning an answer", exit.0)
-            } else if error.root_cause().to_string().contains("fuel allocated for hostcalls has been exhausted") {
-                anyhow!(
-                    "it passed more than {} KiB to the host at once (one string or list in a call, or its answer); that is the most a plugin may",
-                    memory::HOSTCALL_BYTES >> 10
-                )
-            } else {
-                anyhow!("it failed: {}", logging::sanitize(&error.root_cause().to_string(), 512))
-            }
-        })
+        match called {
+            Err(_) => Err(anyhow!("it exceeded its deadline of {} ms (deadline-ms)", grants.deadline_ms)),
+            Ok(None) => Err(over_memory(&budget, grants, budget.exceeded().unwrap_or(Exceeded::Bodies))),
+            Ok(Some(result)) => result.map_err(|error| {
+                let error = anyhow::Error::from(error);
+                logging::log(
+                    Level::Debug,
+                    format_args!("plugin {}: {}", plugin.id, logging::sanitize(&format!("{error:?}"), 16 * 1024)),
+                );
+                explain(error, &budget, grants)
+            }),
+        }
+    }
+}
+
+/// The memory-limit error, with what went over.
+fn over_memory(budget: &MemoryBudget, grants: &Grants, exceeded: Exceeded) -> anyhow::Error {
+    anyhow!("it exceeded its memory limit of {} MiB (memory-mib){}", grants.memory_mib, exceeded.detail(budget))
+}
+
+/// One line saying why a call failed in the sandbox.
+fn explain(error: anyhow::Error, budget: &MemoryBudget, grants: &Grants) -> anyhow::Error {
+    let too_many_resources = error.chain().any(|cause| {
+        matches!(cause.downcast_ref(), Some(wasmtime::component::ResourceTableError::Full))
+            || cause.to_string().contains("store handle limit exceeded")
+    });
+    if too_many_resources {
+        budget.exceed(Exceeded::Resources);
+    }
+    if let Some(exceeded) = budget.exceeded() {
+        over_memory(budget, grants, exceeded)
+    } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        anyhow!("it trapped: {trap}")
+    } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        anyhow!("it called exit({}) instead of returning an answer", exit.0)
+    } else if error.root_cause().to_string().contains("fuel allocated for hostcalls has been exhausted") {
+        anyhow!(
+            "it passed more than {} KiB to the host at once (one string or list in a call, or its answer); that is the most a plugin may",
+            memory::HOSTCALL_BYTES >> 10
+        )
+    } else {
+        anyhow!("it failed: {}", logging::sanitize(&error.root_cause().to_string(), 512))
     }
 }
 

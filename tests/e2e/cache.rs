@@ -255,11 +255,9 @@ fn compiled_files(root: &Path) -> Vec<PathBuf> {
 /// every get runs it) and `*.test` by the hostile guest.
 fn static_and_hostile() -> (Sandbox, PathBuf) {
     let sandbox = Sandbox::new();
-    let wasm = Path::new(test_artifacts::HOSTILE);
     let config = format!(
-        "[routes]\n\"a.test\" = \"static\"\n\"*.test\" = \"hostile\"\n[plugins.static]\ncache = false\nsettings = {{ username = \"u\", secret = \"static-secret\" }}\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\ncache = false\n",
-        wasm.display(),
-        sha256sum(wasm)
+        "[routes]\n\"a.test\" = \"static\"\n\"*.test\" = \"hostile\"\n[plugins.static]\ncache = false\nsettings = {{ username = \"u\", secret = \"static-secret\" }}\n{}",
+        common::hostile_plugin("cache = false\n")
     );
     let config = sandbox.write("config.toml", &config);
     (sandbox, config)

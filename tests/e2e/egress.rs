@@ -388,7 +388,7 @@ fn request_targets_cannot_forge_log_lines() {
     let p = mock.port;
     let requests = vec![
         format!("GET http://127.0.0.1:{p}/\u{9b}31m\u{202e}evil\u{9d}next\u{2066}"),
-        format!("GET http://192.0.2.1/\u{9b}31m\u{202e}evil\u{9d}next\u{2066}"),
+        "GET http://192.0.2.1/\u{9b}31m\u{202e}evil\u{9d}next\u{2066}".to_string(),
     ];
     let (outcomes, output) = attack(&[&format!("http://127.0.0.1:{p}")], &requests, "", &[]);
     assert!(outcome_of(&outcomes, &requests[0]).starts_with("Ok(\"200 "), "{outcomes:?}");
@@ -460,14 +460,14 @@ fn a_name_that_resolves_to_link_local_metadata_is_not_proxied() {
         (mock, proxy)
     });
     let sandbox = Sandbox::new();
-    let wasm = Path::new(test_artifacts::HOSTILE);
     let request =
         format!("GET http://metadata.google.internal:{}/computeMetadata/v1/token metadata-flavor=Google", mock.port);
     let config = format!(
-        "[routes]\n\"*.test\" = \"hostile\"\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\nnetwork = [\"http://metadata.google.internal:{p}\", \"http://169.254.169.254:{p}\"]\nsettings = {{ requests = {request:?} }}\n",
-        wasm.display(),
-        sha256sum(wasm),
-        p = mock.port,
+        "[routes]\n\"*.test\" = \"hostile\"\n{}",
+        common::hostile_plugin(&format!(
+            "network = [\"http://metadata.google.internal:{p}\", \"http://169.254.169.254:{p}\"]\nsettings = {{ requests = {request:?} }}\n",
+            p = mock.port
+        ))
     );
     let config = sandbox.write("config.toml", &config);
     let proxy_url = format!("http://127.0.0.1:{}", proxy.port);
@@ -501,11 +501,11 @@ fn a_name_lookup_that_never_answers_does_not_keep_the_engine_past_its_deadline()
     let _cleanup = RemoveOnDrop(etc);
     let _silent = ns.inside(|| std::net::UdpSocket::bind("127.0.0.1:53").unwrap());
     let sandbox = Sandbox::new();
-    let wasm = Path::new(test_artifacts::HOSTILE);
     let config = format!(
-        "[routes]\n\"*.test\" = \"hostile\"\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\nnetwork = [\"http://never-answers.example\"]\ndeadline-ms = 1500\ncache = false\nsettings = {{ requests = \"GET http://never-answers.example/\" }}\n",
-        wasm.display(),
-        sha256sum(wasm),
+        "[routes]\n\"*.test\" = \"hostile\"\n{}",
+        common::hostile_plugin(
+            "network = [\"http://never-answers.example\"]\ndeadline-ms = 1500\ncache = false\nsettings = { requests = \"GET http://never-answers.example/\" }\n"
+        )
     );
     let config = sandbox.write("config.toml", &config);
     let command = ns.command(&sandbox, &["--config", config.to_str().unwrap(), "get"]);

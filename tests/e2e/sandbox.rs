@@ -265,12 +265,8 @@ fn a_plugin_built_for_the_first_world_version_still_runs() {
 /// The hostile plugin with the given memory limit and deadline, and `extra` config lines.
 fn hostile_limited(memory_mib: u64, deadline_ms: u64, extra: &str) -> (Sandbox, std::path::PathBuf) {
     let sandbox = Sandbox::new();
-    let wasm = Path::new(test_artifacts::HOSTILE);
-    let config = format!(
-        "[routes]\n\"*.test\" = \"hostile\"\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\ndeadline-ms = {deadline_ms}\nmemory-mib = {memory_mib}\n{extra}",
-        wasm.display(),
-        sha256sum(wasm)
-    );
+    let limits = format!("deadline-ms = {deadline_ms}\nmemory-mib = {memory_mib}\n{extra}");
+    let config = format!("[routes]\n\"*.test\" = \"hostile\"\n{}", common::hostile_plugin(&limits));
     let path = sandbox.write("config.toml", &config);
     (sandbox, path)
 }
@@ -463,13 +459,11 @@ fn the_log_file_is_private_and_never_opened_through_a_link() {
 #[test]
 fn list_runs_each_plugin_in_a_process_of_its_own_and_keeps_only_rows_it_routes_to_it() {
     let sandbox = Sandbox::new();
-    let wasm = Path::new(test_artifacts::HOSTILE);
     let config = sandbox.write(
         "config.toml",
         &format!(
-            "[routes]\n\"a.test\" = \"static\"\n\"h.test\" = \"hostile\"\n\"*.wild.test\" = \"hostile\"\n[plugins.static]\nsettings = {{ username = \"u\", secret = \"s\" }}\n[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\n",
-            wasm.display(),
-            sha256sum(wasm)
+            "[routes]\n\"a.test\" = \"static\"\n\"h.test\" = \"hostile\"\n\"*.wild.test\" = \"hostile\"\n[plugins.static]\nsettings = {{ username = \"u\", secret = \"s\" }}\n{}",
+            common::hostile_plugin("")
         ),
     );
     let output = sandbox.run(&["--config", config.to_str().unwrap(), "-vv", "list"], "", &[]);

@@ -69,6 +69,7 @@ pub fn run(command: Command, stdin: &str) -> Output {
 
 /// Runs `command` like [`run`], and also answers the child's own peak resident set size in
 /// KiB (from `wait4`, as the kernel counted it).
+#[allow(clippy::zombie_processes, reason = "reaped by wait4 below, which also reports its peak RSS")]
 pub fn run_with_peak_rss(mut command: Command, stdin: &str) -> (Output, u64) {
     use std::io::Read;
     let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
@@ -113,6 +114,13 @@ pub fn run_with_peak_rss(mut command: Command, stdin: &str) -> (Output, u64) {
         code: libc::WEXITSTATUS(status),
     };
     (output, usage.ru_maxrss as u64)
+}
+
+/// The `[plugins.hostile]` table: the hostile test guest, pinned by its digest, with `extra`
+/// lines.
+pub fn hostile_plugin(extra: &str) -> String {
+    let wasm = Path::new(test_artifacts::HOSTILE);
+    format!("[plugins.hostile]\npath = \"{}\"\nsha256 = \"{}\"\n{extra}", wasm.display(), sha256sum(wasm))
 }
 
 /// Hex SHA-256 of a file, computed by `sha256sum` as an operator would.

@@ -200,26 +200,18 @@ fn deny_log(log: &PluginLog, method: &str, target: &str, why: &str) {
 /// are left to the proxy unresolved: TLS keeps their secrets from it, and in proxied
 /// networks often only the proxy can resolve them.
 async fn route(grants: &[NetworkGrant], connect_timeout: Duration, network: &Network, target: &Target) -> Decision {
-    let name = match &target.host {
-        TargetHost::Ip(_) => {
-            return match network.proxies.proxy_for(target) {
-                Some(proxy) => Decision::Allow(Route::Proxy(proxy)),
-                None => Decision::Allow(Route::Literal),
-            };
-        }
-        TargetHost::Name(name) => name,
-    };
     let proxy = network.proxies.proxy_for(target);
-    if let Some(proxy) = &proxy
-        && target.https
-    {
-        return Decision::Allow(Route::Proxy(proxy.clone()));
-    }
+    let name = match (&target.host, &proxy) {
+        (TargetHost::Ip(_), _) => return Decision::Allow(proxy.map_or(Route::Literal, Route::Proxy)),
+        (TargetHost::Name(_), Some(proxy)) if target.https => return Decision::Allow(Route::Proxy(proxy.clone())),
+        (TargetHost::Name(name), _) => name,
+    };
     let lookup = tokio::time::timeout(connect_timeout, tokio::net::lookup_host((name.as_str(), target.port)));
-    let addresses: Vec<std::net::SocketAddr> = match lookup.await {
-        Ok(Ok(addresses)) => addresses.collect(),
-        Ok(Err(_)) | Err(_) if proxy.is_some() => return Decision::Allow(Route::Proxy(proxy.unwrap())),
-        Ok(Err(e)) => {
+    let addresses: Vec<std::net::SocketAddr> = match (lookup.await, &proxy) {
+        (Ok(Ok(addresses)), _) => addresses.collect(),
+        // It does not resolve here: the proxy may resolve it.
+        (_, Some(proxy)) => return Decision::Allow(Route::Proxy(proxy.clone())),
+        (Ok(Err(e)), None) => {
             return Decision::Deny(
                 ErrorCode::DnsError(wasmtime_wasi_http::p2::bindings::http::types::DnsErrorPayload {
                     rcode: Some("lookup failed".into()),
@@ -228,7 +220,7 @@ async fn route(grants: &[NetworkGrant], connect_timeout: Duration, network: &Net
                 format!("cannot resolve {name}: {e}"),
             );
         }
-        Err(_) => {
+        (Err(_), None) => {
             return Decision::Deny(
                 ErrorCode::DnsTimeout,
                 format!("resolving {name} took longer than {:?}", connect_timeout),
