@@ -266,9 +266,9 @@ impl Sandbox {
     }
 
     /// The compiled component and where its code came from: a built-in's code compiled when
-    /// this program was built; else the cache's copy when its MAC shows this cache compiled
-    /// it from bytes that matched the digest; else compiled now from the verified bytes and
-    /// cached. `verify` reads and checks a file plugin's bytes even when the cache has its
+    /// this program was built (mapped from the cache's copy when its MAC verifies); else the
+    /// cache's copy when its MAC shows this cache compiled it from bytes that matched the
+    /// digest; else compiled now from the verified bytes and cached. `verify` reads and checks a file plugin's bytes even when the cache has its
     /// code.
     fn component(&self, config: &PluginConfig, verify: bool) -> anyhow::Result<(Component, CodeSource)> {
         let name = components::file_name(&self.engine, &config.component_sha256());
@@ -279,14 +279,14 @@ impl Sandbox {
                 None
             }
         });
+        let store = self.cache.as_ref().zip(dir.as_ref());
         if let PluginSource::Builtin(name_of) = &config.source
             && let Some(compiled) = builtins::find(name_of).and_then(|builtin| builtin.code().compiled)
-            && let Some(found) = components::builtin(&self.engine, dir.as_ref(), &name, compiled)
+            && let Some(found) = components::builtin(&self.engine, store, &name, compiled)
         {
             return Ok(found);
         }
         let mut verified = if verify { Some(self.verified_bytes(config)?) } else { None };
-        let store = self.cache.as_ref().zip(dir.as_ref());
         if let Some((cache, dir)) = store
             && let Some(found) = components::cached(&self.engine, cache, dir, &name)
         {

@@ -121,7 +121,7 @@ fn a_custom_config_shows_effective_grants_their_origin_and_refusals() {
     // The second audit finds the code compiled by the first, and says how it checked it.
     assert!(
         table.stdout.contains(&format!(
-            "  code      {} (HMAC verified: compiled here from the pinned bytes)\n",
+            "  code      {} (HMAC verified: the file this cache compiled from the pinned bytes)\n",
             cached_at.trim_start_matches("compiled now from the pinned bytes; cached at ")
         )),
         "{}",

@@ -8,6 +8,7 @@ mod common;
 
 use common::mock::Mock;
 use common::{Sandbox, credentials_json, sha256sum};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 
@@ -46,7 +47,6 @@ fn spawn_get(sandbox: &Sandbox, config: &Path) -> Child {
     let mut command = sandbox.command(&["get"]);
     command.env("DOCKER_CREDENTIAL_WASM_CONFIG", config);
     let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    use std::io::Write;
     child.stdin.take().unwrap().write_all(b"requests.test").unwrap();
     child
 }
@@ -175,15 +175,12 @@ fn a_builtin_runs_first_from_code_compiled_when_the_program_was_built() {
         "{}",
         first.stderr
     );
-    let compiled: Vec<PathBuf> = std::fs::read_dir(sandbox.path(".cache/docker-credential-wasm/components"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let compiled = compiled_files(&sandbox.path(".cache/docker-credential-wasm"));
     assert_eq!(compiled.len(), 1, "{compiled:?}");
     assert_eq!(std::fs::metadata(&compiled[0]).unwrap().permissions().mode() & 0o777, 0o600);
     let second = get();
     assert_eq!(second.stdout, first.stdout);
-    assert!(second.stderr.contains("(compared equal)"), "{}", second.stderr);
+    assert!(second.stderr.contains("(HMAC verified: the file this program wrote)"), "{}", second.stderr);
     assert!(!second.stderr.contains("WARN"), "{}", second.stderr);
 }
 
@@ -285,53 +282,53 @@ fn planted_compiled_code_never_runs() {
     let hostile_file = files.iter().find(|f| **f != static_sha).unwrap().clone();
 
     // Valid compiled code for this very engine (the hostile plugin's), planted under the
-    // built-in's name: compared with what the program built, refused, replaced.
+    // built-in's name, next to the built-in's MAC: not the file the cache wrote; refused,
+    // replaced.
+    let refused = |path: &Path| {
+        format!(
+            "WARN: not running the compiled code {}: its MAC does not match: it is not the file this cache wrote; replacing it",
+            path.display()
+        )
+    };
     std::fs::copy(&hostile_file, &static_sha).unwrap();
     let output = get_registry(&sandbox, &config, "a.test");
     assert_eq!((output.stdout.as_str(), output.code), (static_answer.as_str(), 0), "{}", output.stderr);
-    assert!(
-        output.stderr.contains(&format!(
-            "WARN: not running the compiled code {}: it holds {} bytes, not the ",
-            static_sha.display(),
-            std::fs::metadata(&hostile_file).unwrap().len()
-        )),
-        "{}",
-        output.stderr
-    );
+    assert!(output.stderr.contains(&refused(&static_sha)), "{}", output.stderr);
+    assert_eq!(std::fs::read(&static_sha).unwrap().len(), {
+        let pristine = get_registry(&sandbox, &config, "a.test");
+        assert!(pristine.stderr.contains("(HMAC verified: the file this program wrote)"), "{}", pristine.stderr);
+        std::fs::metadata(&static_sha).unwrap().len() as usize
+    });
     assert_ne!(std::fs::read(&static_sha).unwrap(), std::fs::read(&hostile_file).unwrap(), "replaced");
 
-    // The same size but other bytes: compared, refused.
+    // The same file changed in place, one byte: refused.
     let mut flipped = std::fs::read(&static_sha).unwrap();
     let middle = flipped.len() / 2;
     flipped[middle] ^= 0xff;
-    std::fs::write(&static_sha, &flipped).unwrap();
+    std::fs::OpenOptions::new().write(true).open(&static_sha).unwrap().write_all(&flipped).unwrap();
     let output = get_registry(&sandbox, &config, "a.test");
     assert_eq!(output.stdout, static_answer);
-    assert!(output.stderr.contains("it differs from the code this program built; replacing it"), "{}", output.stderr);
+    assert!(output.stderr.contains(&refused(&static_sha)), "{}", output.stderr);
 
     // An external plugin's cache file swapped for other code, with that code's MAC: the MAC
-    // covers the file name too, so it fails.
-    std::fs::copy(&static_sha, &hostile_file).unwrap();
+    // covers the file's name and identity, so it fails.
     let mac = |path: &Path| PathBuf::from(format!("{}.mac", path.display()));
-    std::fs::write(mac(&static_sha), "00".repeat(32)).unwrap();
-    std::fs::copy(mac(&static_sha), mac(&hostile_file)).unwrap();
+    std::fs::rename(&static_sha, &hostile_file).unwrap();
+    std::fs::rename(mac(&static_sha), mac(&hostile_file)).unwrap();
     let output = get_registry(&sandbox, &config, "ok.test");
     assert_eq!(output.code, 0, "{output:?}");
-    assert!(
-        output.stderr.contains(&format!(
-            "WARN: not running the compiled code {}: its MAC does not match: it is not what this cache compiled; replacing it",
-            hostile_file.display()
-        )),
-        "{}",
-        output.stderr
-    );
+    assert!(output.stderr.contains(&refused(&hostile_file)), "{}", output.stderr);
     assert!(
         output.stderr.contains("plugin hostile: code compiled now from the pinned bytes; cached at "),
         "{}",
         output.stderr
     );
     let again = get_registry(&sandbox, &config, "ok.test");
-    assert!(again.stderr.contains("(HMAC verified: compiled here from the pinned bytes)"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("(HMAC verified: the file this cache compiled from the pinned bytes)"),
+        "{}",
+        again.stderr
+    );
 }
 
 #[test]

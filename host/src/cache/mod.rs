@@ -176,8 +176,8 @@ impl Dir {
     }
 
     /// Writes `bytes` to `name` atomically with mode 0600: a temp file in the same directory,
-    /// then a rename over the target.
-    pub fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<()> {
+    /// then a rename over the target. Answers the file's status after the rename.
+    pub fn write_atomically(&self, name: &str, bytes: &[u8]) -> io::Result<rustix::fs::Stat> {
         let name = plain(name)?;
         let mut nonce = [0u8; 8];
         let _ = rustix::rand::getrandom(&mut nonce, rustix::rand::GetRandomFlags::empty());
@@ -188,7 +188,7 @@ impl Dir {
             let mut file = File::from(fd);
             file.write_all(bytes)?;
             rustix::fs::renameat(&*self.fd, temp.as_str(), &*self.fd, name)?;
-            Ok(())
+            Ok(rustix::fs::fstat(&file)?)
         })();
         if result.is_err() {
             let _ = rustix::fs::unlinkat(&*self.fd, temp.as_str(), AtFlags::empty());
