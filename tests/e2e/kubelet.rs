@@ -504,7 +504,12 @@ fn the_daemonset_installs_where_the_examples_expect() {
     assert_eq!(installed, ["docker-credential-wasm", "docker-credential-wasm-engine"]);
     let stdout = String::from_utf8(output.stdout).unwrap();
     assert!(stdout.starts_with("precompiled static ("), "{stdout}");
-    assert_eq!(std::fs::read_dir(root.path().join("cache/components")).unwrap().count(), 1);
+    let mut compiled: Vec<String> = std::fs::read_dir(root.path().join("cache/components"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path().extension().unwrap().to_string_lossy().into_owned())
+        .collect();
+    compiled.sort();
+    assert_eq!(compiled, ["cwasm", "mac"], "the compiled code and its MAC");
     let containerfile = std::fs::read_to_string(workspace().join("deploy/kubernetes/Containerfile")).unwrap();
     assert!(containerfile.contains("COPY docker-credential-wasm docker-credential-wasm-engine /"), "{containerfile}");
 }
