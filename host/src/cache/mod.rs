@@ -72,8 +72,8 @@ impl CacheDir {
             }
             e => format!("cannot open the cache directory {}: {e}", root.display()),
         })?;
-        let mode = check(&fd, root).map_err(|e| e.to_string())?;
-        if mode & 0o077 != 0 {
+        let stat = check(&fd, root).map_err(|e| e.to_string())?;
+        if stat.st_mode & 0o077 != 0 {
             // Others could read or enter it, never write: make it private.
             rustix::fs::fchmod(&fd, Mode::from_raw_mode(0o700))
                 .map_err(|e| format!("cannot make {} private: {e}", root.display()))?;
@@ -106,8 +106,8 @@ fn directory_flags() -> OFlags {
 }
 
 /// Requires what `fd` refers to to belong to this user and to be writable by nobody else;
-/// returns its mode.
-fn check(fd: &impl AsFd, path: &Path) -> io::Result<u32> {
+/// returns its status.
+fn check(fd: &impl AsFd, path: &Path) -> io::Result<rustix::fs::Stat> {
     let stat = rustix::fs::fstat(fd)?;
     let uid = rustix::process::getuid().as_raw();
     if stat.st_uid != uid {
@@ -124,7 +124,7 @@ fn check(fd: &impl AsFd, path: &Path) -> io::Result<u32> {
             path.display()
         )));
     }
-    Ok(mode)
+    Ok(stat)
 }
 
 /// A name that must stay inside its directory.
@@ -157,8 +157,8 @@ impl Dir {
             Err(e) => return Err(e.into()),
         };
         let path = self.path.join(name);
-        check(&fd, &path)?;
-        if !rustix::fs::FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode).is_file() {
+        let stat = check(&fd, &path)?;
+        if !rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file() {
             return Err(io::Error::other(format!("{} is not a regular file; not using it", path.display())));
         }
         Ok(Some(File::from(fd)))

@@ -174,10 +174,6 @@ impl Egress {
         Ok(())
     }
 
-    fn deny_log(&self, method: &str, target: &str, why: &str) {
-        deny_log(&self.log, method, target, why);
-    }
-
     /// What is left of the plugin's deadline for a request: all but a tenth (at most a
     /// quarter second), so that a request that times out leaves the plugin time to say
     /// which endpoint failed instead of being cut off by the deadline itself.
@@ -276,20 +272,20 @@ impl WasiHttpHooks for Egress {
             Err(_) => shown_raw(uri.scheme_str(), uri.authority().map(|a| a.as_str()), Some(uri.path())),
         };
         if let Err(Decision::Deny(code, why)) = self.check(&method, &target) {
-            self.deny_log(&method, &shown, &why);
+            deny_log(&self.log, &method, &shown, &why);
             return Box::new(async move { Err(code.into()) });
         }
         let network = match Network::shared(self.ca_bundle.as_deref()) {
             Ok(network) => network,
             Err(why) => {
-                self.deny_log(&method, &shown, &format!("the host's HTTP client cannot start: {why}"));
+                deny_log(&self.log, &method, &shown, &format!("the host's HTTP client cannot start: {why}"));
                 return Box::new(async { Err(ErrorCode::HttpRequestDenied.into()) });
             }
         };
         let target = target.expect("checked above");
         let remaining = self.remaining();
         if remaining.is_zero() {
-            self.deny_log(&method, &shown, "the plugin's deadline has passed");
+            deny_log(&self.log, &method, &shown, "the plugin's deadline has passed");
             return Box::new(async { Err(ErrorCode::ConnectionTimeout.into()) });
         }
         let log = self.log.clone();
@@ -405,7 +401,7 @@ pub fn link<T: WasiHttpView + 'static>(
             if let (Err(code), Some((method, target))) = (&result, shown) {
                 let egress = egress(state);
                 egress.requests += 1;
-                egress.deny_log(&method, &target, &format!("wasi:http refused it: {code:?}"));
+                deny_log(&egress.log, &method, &target, &format!("wasi:http refused it: {code:?}"));
             }
             Ok((result,))
         },
