@@ -16,7 +16,7 @@
 //!
 //! Run with `bench/run` (release build). Benchmarks, not tests: nothing here asserts time.
 
-#[path = "../../tests/e2e/common/mock.rs"]
+#[path = "../../host/tests/common/mock.rs"]
 mod mock;
 
 use std::io::Write;

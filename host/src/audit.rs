@@ -4,10 +4,10 @@
 //! from (plugin manifest or operator config) and whether the config widens the manifest,
 //! and the limits. A human table or JSON. Never a setting's value: settings may hold secrets.
 
-use crate::capabilities::egress::grant::{HostGrant, NetworkGrant, Target, TargetHost};
-use crate::config::{Config, PluginConfig, PluginSource};
-use crate::manifest::Manifest;
-use crate::runtime::{Inspection, WIT_PACKAGE};
+use host_core::config::{Config, PluginConfig, PluginSource};
+use host_core::grants::Granted;
+use host_core::grants::network::{HostGrant, NetworkGrant, Target, TargetHost};
+use host_sandbox::{Inspection, WIT_PACKAGE};
 use serde::Serialize;
 use std::fmt::Write;
 
@@ -40,7 +40,7 @@ pub struct PluginReport {
     pub limits: Vec<Limit>,
 }
 
-/// One effective grant.
+/// One effective grant, as the host parsed it.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct GrantLine {
     pub grant: String,
@@ -136,7 +136,7 @@ fn audit_plugin(
     plugin: &PluginConfig,
     inspect: &impl Fn(&PluginConfig) -> anyhow::Result<Inspection>,
 ) -> PluginReport {
-    let manifest = Manifest::of(&plugin.source);
+    let manifest = plugin.source.manifest();
     let source = match &plugin.source {
         PluginSource::Builtin(name) => format!("built-in {name}"),
         PluginSource::File { path, .. } => path.display().to_string(),
@@ -148,24 +148,18 @@ fn audit_plugin(
         .filter(|route| route.plugin == plugin.id)
         .map(|route| route.pattern.to_string())
         .collect();
-    let (inspection, mut error) = match inspect(plugin) {
-        Ok(inspection) => (Some(inspection), None),
+    let (inspection, error) = match inspect(plugin) {
+        Ok(inspection) => {
+            let refusal = inspection.refusal();
+            (Some(inspection), refusal)
+        }
         Err(e) => (None, Some(format!("{e:#}"))),
     };
     let refused_imports: Vec<String> =
         inspection.as_ref().map(|i| i.refused_imports().into_iter().map(str::to_string).collect()).unwrap_or_default();
-    if let Some(inspection) = &inspection
-        && error.is_none()
-    {
-        let check = crate::runtime::check_imports(inspection.imports.iter().map(String::as_str))
-            .and_then(|()| crate::runtime::check_exports(inspection.exports.iter().map(String::as_str)));
-        error = check.err().map(|e| e.to_string());
-    }
-    let limits = vec![
-        limit("memory-mib", plugin.memory_mib, plugin.memory_mib()),
-        limit("deadline-ms", plugin.deadline_ms, plugin.deadline_ms()),
-        limit("max-requests", plugin.max_requests, plugin.max_requests()),
-    ];
+    let grants = &plugin.grants;
+    let limits =
+        grants.limits.named().map(|(name, limit)| Limit { name, value: limit.value, origin: limit.origin.name() });
     PluginReport {
         id: plugin.id.clone(),
         source,
@@ -176,75 +170,68 @@ fn audit_plugin(
         imports: inspection.map(|i| i.imports).unwrap_or_default(),
         refused_imports,
         error,
-        network: grant_lines(&plugin.network, &manifest.network, network_widens),
-        env: grant_lines(&plugin.env, &manifest.env, |value, manifest| !manifest.contains(&value.to_string())),
-        files: grant_lines(&plugin.files, &manifest.files, |value, manifest| !manifest.contains(&value.to_string())),
-        settings: plugin.settings.keys().cloned().collect(),
-        limits,
+        network: grant_lines(&grants.network, |g| g.text.clone(), |g| network_widens(g, &manifest.network)),
+        env: grant_lines(&grants.env, Clone::clone, |name| !manifest.env.contains(name)),
+        files: grant_lines(&grants.files, |g| g.written.clone(), |g| !manifest.files.contains(g)),
+        settings: grants.settings.keys().cloned().collect(),
+        limits: limits.into(),
     }
 }
 
-fn limit(name: &'static str, configured: Option<u64>, value: u64) -> Limit {
-    Limit { name, value, origin: if configured.is_some() { "config" } else { "default" } }
-}
-
-fn grant_lines(
-    configured: &Option<Vec<String>>,
-    manifest: &[String],
-    widens: impl Fn(&str, &[String]) -> bool,
-) -> Vec<GrantLine> {
-    match configured {
-        None => {
-            manifest.iter().map(|grant| GrantLine { grant: grant.clone(), origin: "manifest", widens: false }).collect()
-        }
-        Some(grants) => grants
-            .iter()
-            .map(|grant| GrantLine { grant: grant.clone(), origin: "config", widens: widens(grant, manifest) })
-            .collect(),
-    }
+/// The lines of one grant list: each grant as written, where the list came from, and (for
+/// the config's) whether it grants what the manifest does not.
+fn grant_lines<T>(granted: &Granted<T>, text: impl Fn(&T) -> String, widens: impl Fn(&T) -> bool) -> Vec<GrantLine> {
+    let from_config = granted.origin == host_core::grants::Origin::Config;
+    granted
+        .items
+        .iter()
+        .map(|grant| GrantLine {
+            grant: text(grant),
+            origin: granted.origin.name(),
+            widens: from_config && widens(grant),
+        })
+        .collect()
 }
 
 /// A network grant widens the manifest unless the manifest has it, or a manifest grant
 /// allows the exact name it names (`https://api.example.com` under `https://*.example.com`).
-fn network_widens(grant: &str, manifest: &[String]) -> bool {
-    if manifest.iter().any(|m| m == grant) {
+fn network_widens(grant: &NetworkGrant, manifest: &[NetworkGrant]) -> bool {
+    if manifest.iter().any(|m| m.text == grant.text) {
         return false;
     }
-    let Ok(parsed) = NetworkGrant::parse(grant) else { return true };
-    let HostGrant::Name(name) = &parsed.host else { return true };
+    let HostGrant::Name(name) = &grant.host else { return true };
     let target = Target {
-        https: parsed.https,
+        https: grant.https,
         host: TargetHost::Name(name.clone()),
-        port: parsed.port,
-        path: parsed.path_prefix.clone().unwrap_or_else(|| "/".into()),
+        port: grant.port,
+        path: grant.path_prefix.clone().unwrap_or_else(|| "/".into()),
         query: None,
     };
-    let covered = manifest
-        .iter()
-        .filter_map(|m| NetworkGrant::parse(m).ok())
-        .any(|m| m.allows(&target) && (parsed.path_prefix.is_some() || m.path_prefix.is_none()));
+    let covered =
+        manifest.iter().any(|m| m.allows(&target) && (grant.path_prefix.is_some() || m.path_prefix.is_none()));
     !covered
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use host_core::grants::Origin;
 
     #[test]
     fn grants_say_where_they_came_from() {
-        let manifest = vec!["A".to_string(), "B".to_string()];
-        let defaults = grant_lines(&None, &manifest, |v, m| !m.contains(&v.to_string()));
+        let manifest = ["A".to_string(), "B".to_string()];
+        let widens = |v: &String| !manifest.contains(v);
+        let defaults = Granted { items: manifest.to_vec(), origin: Origin::Manifest };
         assert_eq!(
-            defaults,
+            grant_lines(&defaults, Clone::clone, widens),
             vec![
                 GrantLine { grant: "A".into(), origin: "manifest", widens: false },
                 GrantLine { grant: "B".into(), origin: "manifest", widens: false }
             ]
         );
-        let configured =
-            grant_lines(&Some(vec!["B".into(), "C".into()]), &manifest, |v, m| !m.contains(&v.to_string()));
+        let configured = Granted { items: vec!["B".into(), "C".into()], origin: Origin::Config };
         assert_eq!(
-            configured,
+            grant_lines(&configured, Clone::clone, widens),
             vec![
                 GrantLine { grant: "B".into(), origin: "config", widens: false },
                 GrantLine { grant: "C".into(), origin: "config", widens: true }
@@ -254,14 +241,16 @@ mod tests {
 
     #[test]
     fn network_widening_is_judged_by_what_the_grant_reaches() {
-        let manifest = vec!["https://*.example.com".to_string(), "http://169.254.169.254".to_string()];
-        assert!(!network_widens("https://*.example.com", &manifest));
-        assert!(!network_widens("https://api.example.com", &manifest));
-        assert!(!network_widens("https://api.example.com/v2/", &manifest));
-        assert!(network_widens("https://example.com", &manifest));
-        assert!(network_widens("http://api.example.com", &manifest));
-        assert!(network_widens("https://*.other.com", &manifest));
-        assert!(network_widens("http://169.254.0.0/16", &manifest));
-        assert!(!network_widens("http://169.254.169.254", &manifest));
+        let parse = |text: &str| NetworkGrant::parse(text).unwrap();
+        let manifest = [parse("https://*.example.com"), parse("http://169.254.169.254")];
+        let widens = |text: &str| network_widens(&parse(text), &manifest);
+        assert!(!widens("https://*.example.com"));
+        assert!(!widens("https://api.example.com"));
+        assert!(!widens("https://api.example.com/v2/"));
+        assert!(widens("https://example.com"));
+        assert!(widens("http://api.example.com"));
+        assert!(widens("https://*.other.com"));
+        assert!(widens("http://169.254.0.0/16"));
+        assert!(!widens("http://169.254.169.254"));
     }
 }

@@ -1,25 +1,18 @@
 //! The engine's command line: the credential-helper actions exactly as Docker calls them
 //! (one argument, request on stdin, answer on stdout), plus options for people; the front
 //! passes on every command line it does not answer itself. Thin: it parses arguments, sets
-//! up logging and hands the action to [`crate::app`].
+//! up logging and hands the action to [`host_core::actions`] with the sandbox's plugins.
 
-use crate::app::{self, NAME, WasmPlugins};
-use crate::config;
-use crate::logging::{self, Level};
-use crate::protocol::{self, Action};
+use crate::plugins::{ListOutcome, WasmPlugins};
 use anyhow::Context;
 use clap::{ArgAction, Parser, Subcommand};
-use std::io::{Read, Write};
+use host_core::protocol::{self, Action};
+use host_core::startup::{init_logging, load_config, load_config_with_logging, read_stdin};
+use host_core::{NAME, actions, cache, config};
+use host_sandbox::Sandbox;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-
-/// Environment variable with the log level (off, error, warn, info, debug, trace).
-pub const LOG_ENV: &str = "DOCKER_CREDENTIAL_WASM_LOG";
-/// Environment variable with a log file path (instead of stderr).
-pub const LOG_FILE_ENV: &str = "DOCKER_CREDENTIAL_WASM_LOG_FILE";
-
-/// Largest request accepted on stdin.
-const MAX_STDIN_BYTES: u64 = 1024 * 1024;
 
 const AFTER_HELP: &str = "\
 Docker, Podman, Skopeo and Buildah run this program with one action and the request on
@@ -139,13 +132,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Audit { json } => return audit(&cli, *json, &mut out),
         Command::Precompile => return precompile(&cli, &mut out),
         Command::ListPlugin { id } => return list_plugin(&cli, id, &mut out),
-        Command::Store => Some(Action::Store),
-        Command::Get => Some(Action::Get),
-        Command::Erase => Some(Action::Erase),
-        Command::List => Some(Action::List),
-        Command::Version => Some(Action::Version),
         // The kubelet's provider protocol.
         Command::Kubelet => None,
+        command => Some(command.action().expect("every other command is a protocol action")),
     };
 
     let level = cli.log_level.clone().or_else(|| match cli.verbose {
@@ -162,10 +151,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
     };
     let config_with_logging = || load_config_with_logging(cli.config.as_deref(), log_file.as_deref());
     let code = match action {
-        Some(action) => app::run(action, &stdin, &mut out, config_with_logging, &mut WasmPlugins::default())?,
-        None => {
-            app::kubelet(&stdin, &mut out, &mut std::io::stderr(), config_with_logging, &mut WasmPlugins::default())?
-        }
+        Some(action) => actions::run(action, &stdin, &mut out, config_with_logging, &mut WasmPlugins::default())?,
+        None => actions::kubelet(
+            &stdin,
+            &mut out,
+            &mut std::io::stderr(),
+            config_with_logging,
+            &mut WasmPlugins::default(),
+        )?,
     };
     out.flush()?;
     Ok(code)
@@ -176,15 +169,37 @@ pub fn run() -> anyhow::Result<ExitCode> {
 /// hit does not need.
 fn plain_action(args: &[String]) -> Option<Cli> {
     let [_, action] = args else { return None };
-    let command = match action.as_str() {
-        "get" => Command::Get,
-        "store" => Command::Store,
-        "erase" => Command::Erase,
-        "list" => Command::List,
-        "kubelet" => Command::Kubelet,
-        _ => return None,
+    let command = match Action::parse(action) {
+        // `version` goes through clap, which prints it.
+        Some(Action::Version) => return None,
+        Some(action) => Command::of(action),
+        None if action == KUBELET => Command::Kubelet,
+        None => return None,
     };
     Some(Cli { config: None, verbose: 0, log_level: None, log_file: None, command })
+}
+
+/// The kubelet action's name.
+const KUBELET: &str = "kubelet";
+
+impl Command {
+    /// The command of a protocol action.
+    fn of(action: Action) -> Command {
+        match action {
+            Action::Store => Command::Store,
+            Action::Get => Command::Get,
+            Action::Erase => Command::Erase,
+            Action::List => Command::List,
+            Action::Version => Command::Version,
+        }
+    }
+
+    /// The protocol action of this command, if it is one.
+    fn action(&self) -> Option<Action> {
+        Action::ALL
+            .into_iter()
+            .find(|action| std::mem::discriminant(&Command::of(*action)) == std::mem::discriminant(self))
+    }
 }
 
 /// The command line, with the `kubelet` action added when the program runs under a
@@ -200,49 +215,21 @@ fn provider_args(mut args: Vec<String>) -> Vec<String> {
             .chain(["help", "-h", "--help", "-V", "--version"])
             .collect();
         if !args.iter().skip(1).any(|arg| actions.contains(&arg.as_str())) {
-            args.push("kubelet".into());
+            args.push(KUBELET.into());
         }
     }
     args
 }
 
-/// Starts the logging the command line (`level`, `log_file`) or else the environment
-/// chooses, if either chooses a level; returns the log file chosen, for the config's logging.
-pub(crate) fn init_logging(level: Option<String>, log_file: Option<PathBuf>) -> anyhow::Result<Option<PathBuf>> {
-    let level = level.or_else(|| std::env::var(LOG_ENV).ok().filter(|v| !v.is_empty()));
-    let log_file = log_file.or_else(|| std::env::var_os(LOG_FILE_ENV).filter(|v| !v.is_empty()).map(PathBuf::from));
-    if let Some(level) = &level {
-        logging::init(Level::parse(level).map_err(anyhow::Error::msg).context(LOG_ENV)?, log_file.as_deref())?;
-    }
-    Ok(log_file)
-}
-
-/// The config (see [`load_config`]), whose `[log]` table then starts logging unless the
-/// command line or the environment chose it already.
-pub(crate) fn load_config_with_logging(flag: Option<&Path>, log_file: Option<&Path>) -> anyhow::Result<config::Config> {
-    let config = load_config(flag)?;
-    let level = Level::parse(config.log.level.as_deref().unwrap_or("warn")).map_err(anyhow::Error::msg)?;
-    logging::init(level, log_file.or(config.log.file.as_deref()))?;
-    logging::log(Level::Debug, format_args!("config: {}", config.origin));
-    Ok(config)
-}
-
-/// The config file `--config` (`flag`), the environment or the standard places name, or
-/// the default.
-fn load_config(flag: Option<&Path>) -> anyhow::Result<config::Config> {
-    let path = config::locate(flag, |name| std::env::var(name).ok());
-    config::load(path.as_deref())
-}
-
-/// Runs the `list` of plugin `id` and prints its [`app::ListOutcome`] as JSON, for the
+/// Runs the `list` of plugin `id` and prints its [`ListOutcome`] as JSON, for the
 /// `list` that started this process.
 fn list_plugin(cli: &Cli, id: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let log_file = init_logging(None, None)?;
     let config = load_config_with_logging(cli.config.as_deref(), log_file.as_deref())?;
     let plugin = config.plugins.get(id).with_context(|| format!("no plugin {id:?} in {}", config.origin))?;
-    let routed = app::exact_routes(&config).remove(id).unwrap_or_default();
-    let outcome = WasmPlugins::default().call_here(&config, plugin, crate::runtime::Call::List(routed));
-    serde_json::to_writer(&mut *out, &app::ListOutcome::from(outcome))?;
+    let routed = actions::exact_routes(&config).remove(id).unwrap_or_default();
+    let outcome = WasmPlugins::default().call_here(&config, plugin, host_core::call::Call::List(routed));
+    serde_json::to_writer(&mut *out, &ListOutcome::from(outcome))?;
     writeln!(out)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -250,7 +237,7 @@ fn list_plugin(cli: &Cli, id: &str, out: &mut impl Write) -> anyhow::Result<Exit
 /// Prints the audit of the config (table or JSON); exit code 1 if a plugin would be refused.
 fn audit(cli: &Cli, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let config = load_config(cli.config.as_deref())?;
-    let sandbox = crate::runtime::Sandbox::new(config.network.ca_bundle.clone(), crate::cache::open_for(&config))?;
+    let sandbox = Sandbox::new(config.network.ca_bundle.clone(), cache::open_for(&config))?;
     let report = crate::audit::Report::build(&config, |plugin| sandbox.inspect(plugin));
     if json {
         serde_json::to_writer_pretty(&mut *out, &report)?;
@@ -264,8 +251,8 @@ fn audit(cli: &Cli, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode
 /// Compiles every configured plugin into the precompiled cache; exit code 1 if one fails.
 fn precompile(cli: &Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let config = load_config(cli.config.as_deref())?;
-    let cache = crate::cache::open_for(&config).context("there is no usable cache directory")?;
-    let sandbox = crate::runtime::Sandbox::new(config.network.ca_bundle.clone(), Some(cache))?;
+    let cache = cache::open_for(&config).context("there is no usable cache directory")?;
+    let sandbox = Sandbox::new(config.network.ca_bundle.clone(), Some(cache))?;
     let mut failed = false;
     for plugin in config.plugins.values() {
         match sandbox.precompile(plugin) {
@@ -309,13 +296,20 @@ fn parse_failure(args: &[String], error: clap::Error, out: &mut impl Write) -> a
     }
 }
 
-/// The request on stdin, at most [`MAX_STDIN_BYTES`].
-pub(crate) fn read_stdin() -> anyhow::Result<Vec<u8>> {
-    let mut input = Vec::new();
-    std::io::stdin().take(MAX_STDIN_BYTES + 1).read_to_end(&mut input).context("cannot read stdin")?;
-    anyhow::ensure!(
-        input.len() as u64 <= MAX_STDIN_BYTES,
-        "the request on stdin is larger than {MAX_STDIN_BYTES} bytes"
-    );
-    Ok(input)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The protocol's names are the command line's: clap's and the quick path's.
+    #[test]
+    fn every_protocol_action_is_a_command_of_the_same_name() {
+        for action in Action::ALL {
+            let cli = Cli::try_parse_from([NAME, action.name()]).unwrap();
+            assert_eq!(cli.command.action(), Some(action), "{}", action.name());
+            let quick = plain_action(&[NAME.to_string(), action.name().to_string()]);
+            assert_eq!(quick.map(|cli| cli.command.action()), (action != Action::Version).then_some(Some(action)));
+        }
+        assert!(matches!(Cli::try_parse_from([NAME, KUBELET]).unwrap().command, Command::Kubelet));
+        assert_eq!(Command::Kubelet.action(), None);
+    }
 }

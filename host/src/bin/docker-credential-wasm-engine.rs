@@ -2,5 +2,5 @@
 //! sandbox. The front (`docker-credential-wasm`) runs it for everything but cache hits.
 
 fn main() -> std::process::ExitCode {
-    docker_credential_wasm::engine_main()
+    docker_credential_wasm::main()
 }

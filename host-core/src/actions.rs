@@ -1,0 +1,435 @@
+//! The credential-helper and kubelet actions: reads a request, routes it, asks a plugin,
+//! writes the answer. Everything the protocols print is decided here; the plugins
+//! themselves are behind the [`Plugins`] trait, so this module is tested without wasm.
+
+use crate::NAME;
+use crate::answers::{self, Answer, Fetched, Slot};
+use crate::cache::credentials::CredentialCache;
+use crate::call::{Call, CallOutcome, Credentials, PluginError, Reply, RequestContext, Scope};
+use crate::config::{Config, PluginConfig};
+use crate::kubelet::{self, AuthConfig, CacheKeyType};
+use crate::logging::{self, Level, MAX_PLUGIN_TEXT_CHARS as MAX_ERROR_CHARS, sanitize};
+use crate::protocol::{self, Action};
+use crate::registry::Registry;
+use std::collections::BTreeMap;
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+/// Largest user name and secret a plugin may return (together within the 64 KiB a plugin
+/// may pass to the host at once; registry tokens are a few KiB).
+const MAX_USERNAME_BYTES: usize = 4 * 1024;
+const MAX_SECRET_BYTES: usize = 56 * 1024;
+/// Longest plugin deadline (and single-flight wait) for the kubelet, which kills a
+/// provider after 60 seconds: a wait and a call stay well inside that.
+const KUBELET_DEADLINE_MS: u64 = 25_000;
+
+/// The effects of an action: plugin calls and the credential cache.
+pub trait Plugins {
+    /// The credential cache to use with `config`, if there is a usable one.
+    fn credential_cache(&mut self, config: &Config) -> Option<CredentialCache>;
+
+    /// One call to the plugin `plugin` of `config`.
+    fn call(&mut self, config: &Config, plugin: &PluginConfig, call: Call) -> CallOutcome;
+}
+
+/// Runs one protocol action. `config` is only loaded by actions that need it.
+pub fn run(
+    action: Action,
+    stdin: &[u8],
+    out: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> io::Result<ExitCode> {
+    let result = match action {
+        Action::Version => {
+            let line = protocol::version_line(NAME, NAME, env!("CARGO_PKG_VERSION"));
+            writeln!(out, "{line}")?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Action::Get => get(stdin, out, config, plugins),
+        Action::Store => store(stdin, config, plugins),
+        Action::Erase => erase(stdin, config, plugins),
+        Action::List => list(out, config, plugins),
+    };
+    finish(result, out)
+}
+
+/// The exit code of a protocol action, with the error line a failure writes to `out`.
+fn finish(result: Result<(), Failure>, out: &mut impl Write) -> io::Result<ExitCode> {
+    match result {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(Failure::Io(e)) => Err(e),
+        Err(Failure::NotFound) => {
+            protocol::write_error(out, protocol::NOT_FOUND)?;
+            Ok(ExitCode::FAILURE)
+        }
+        Err(Failure::Message(message)) => {
+            protocol::write_error(out, &message)?;
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+/// What [`get_without_engine`] did with a `get`.
+#[derive(Debug, PartialEq)]
+pub enum WithoutEngine {
+    /// It wrote the whole answer; exit with this code.
+    Answered(ExitCode),
+    /// Only a plugin can answer: nothing was written.
+    NeedsEngine,
+}
+
+/// A `get` answered without the WebAssembly engine, when no plugin has to run: from a fresh
+/// cache entry, or with the error or not-found answer a bad request, a config error or an
+/// unrouted registry gets. Otherwise nothing is written and the engine must answer.
+pub fn get_without_engine(
+    stdin: &[u8],
+    out: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    cache: impl FnOnce(&Config) -> Option<CredentialCache>,
+) -> io::Result<WithoutEngine> {
+    let answered = || -> Result<bool, Failure> {
+        let (server_url, registry, config) = read_request(stdin, config)?;
+        let plugin = served(&config, &registry)?;
+        let slot = Slot::of(&config, plugin, &registry, &RequestContext::default(), cache);
+        let Some(answer) = slot.as_ref().and_then(Slot::fresh) else {
+            return Ok(false);
+        };
+        logging::log(Level::Debug, format_args!("{registry}: fresh in the cache until {}", answer.entry.fresh_until));
+        protocol::write_credentials(out, &server_url, &answer.entry.username, &answer.entry.secret)?;
+        Ok(true)
+    };
+    match answered() {
+        Ok(false) => Ok(WithoutEngine::NeedsEngine),
+        result => finish(result.map(drop), out).map(WithoutEngine::Answered),
+    }
+}
+
+/// Answers one kubelet `CredentialProviderRequest` (on `stdin`) with a response on `out`.
+/// A registry nothing serves gets a response with no credentials; a request that does not
+/// parse, or a plugin that fails, gets a message on `err` and exit code 1 (the kubelet logs
+/// it and pulls without credentials from this provider).
+pub fn kubelet(
+    stdin: &[u8],
+    out: &mut impl Write,
+    err: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> io::Result<ExitCode> {
+    let request = match kubelet::read_request(stdin) {
+        Ok(request) => request,
+        Err(error) => {
+            writeln!(err, "{NAME}: {error}")?;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    logging::log(Level::Debug, format_args!("kubelet asks for {} ({})", request.image, request.api_version));
+    let response = match kubelet_response(&request, config, plugins) {
+        Ok(response) => response,
+        Err(Failure::NotFound) => kubelet::Response::empty(&request.api_version),
+        Err(Failure::Message(message)) => {
+            writeln!(err, "{message}")?;
+            return Ok(ExitCode::FAILURE);
+        }
+        Err(Failure::Io(e)) => return Err(e),
+    };
+    kubelet::write_response(out, &response)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn kubelet_response(
+    request: &kubelet::Request,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<kubelet::Response, Failure> {
+    let config = config().map_err(host_error)?;
+    let registry = &request.image.registry;
+    let mut plugin = served(&config, registry)?.clone();
+    let deadline = &mut plugin.grants.limits.deadline_ms;
+    if deadline.value > KUBELET_DEADLINE_MS {
+        logging::log(
+            Level::Debug,
+            format_args!(
+                "plugin {:?}: deadline {} ms capped at {KUBELET_DEADLINE_MS} ms for the kubelet's 60-second limit",
+                plugin.id, deadline.value
+            ),
+        );
+        deadline.value = KUBELET_DEADLINE_MS;
+    }
+    let context = RequestContext {
+        image: Some(request.image.to_string()),
+        service_account_token: request.service_account_token.clone(),
+        service_account_annotations: request.service_account_annotations.clone(),
+    };
+    let answer = fetch(&config, &plugin, registry, context, plugins)?;
+    let (entry, now) = (&answer.entry, answer.now);
+    let cache_duration = if !plugin.cache || entry.fresh_until <= now {
+        // Caching is off for this plugin, or this is a stale fallback: the kubelet must not
+        // keep it either.
+        Some(0)
+    } else if entry.expires_at.is_none() && plugin.cache_max_seconds.is_none() {
+        // No known expiry and no cap: the provider's `defaultCacheDuration` decides.
+        None
+    } else {
+        Some(entry.fresh_until - now)
+    };
+    let scope = match answer.scope {
+        Scope::Registry => CacheKeyType::Registry,
+        Scope::Image => CacheKeyType::Image,
+    };
+    let auth = AuthConfig { username: answer.entry.username, password: answer.entry.secret };
+    Ok(kubelet::Response::credentials(request, scope, cache_duration, auth))
+}
+
+/// Why an action failed: no credentials (the client falls back), a message for the
+/// client, or writing the answer itself failed.
+enum Failure {
+    NotFound,
+    Message(String),
+    Io(io::Error),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::NotFound => f.write_str(protocol::NOT_FOUND),
+            Failure::Message(message) => f.write_str(message),
+            Failure::Io(error) => write!(f, "{error}"),
+        }
+    }
+}
+
+impl From<io::Error> for Failure {
+    fn from(error: io::Error) -> Self {
+        Failure::Io(error)
+    }
+}
+
+fn not_found(why: impl std::fmt::Display) -> Failure {
+    logging::log(Level::Info, format_args!("credentials not found: {why}"));
+    Failure::NotFound
+}
+
+fn host_error(error: anyhow::Error) -> Failure {
+    Failure::Message(format!("{NAME}: {error:#}"))
+}
+
+fn plugin_failed(plugin: &PluginConfig, error: anyhow::Error) -> Failure {
+    Failure::Message(format!("{NAME}: plugin {:?} failed: {error:#}", plugin.id))
+}
+
+fn plugin_error(plugin: &PluginConfig, error: &PluginError) -> Failure {
+    Failure::Message(format!(
+        "{NAME}: plugin {:?}: {}: {}",
+        plugin.id,
+        error.kind(),
+        sanitize(error.message(), MAX_ERROR_CHARS)
+    ))
+}
+
+/// The server URL on stdin (for `get` and `erase`), its registry, and the config.
+fn read_request(
+    stdin: &[u8],
+    config: impl FnOnce() -> anyhow::Result<Config>,
+) -> Result<(String, Registry, Config), Failure> {
+    let server_url = protocol::read_server_url(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let registry = Registry::parse(&server_url).map_err(not_found)?;
+    let config = config().map_err(host_error)?;
+    Ok((server_url, registry, config))
+}
+
+/// The plugin serving `registry`, or the not-found answer.
+fn served<'c>(config: &'c Config, registry: &Registry) -> Result<&'c PluginConfig, Failure> {
+    route(config, registry).ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))
+}
+
+/// The registry and the plugin serving it, or `None` when no route serves it.
+fn route<'c>(config: &'c Config, registry: &Registry) -> Option<&'c PluginConfig> {
+    let route = config.router.route(registry)?;
+    logging::log(
+        Level::Debug,
+        format_args!("{registry} is routed by {:?} to plugin {:?}", route.pattern.to_string(), route.plugin),
+    );
+    config.plugins.get(&route.plugin)
+}
+
+fn get(
+    stdin: &[u8],
+    out: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<(), Failure> {
+    let (server_url, registry, config) = read_request(stdin, config)?;
+    let plugin = served(&config, &registry)?;
+    let answer = fetch(&config, plugin, &registry, RequestContext::default(), plugins)?;
+    protocol::write_credentials(out, &server_url, &answer.entry.username, &answer.entry.secret)?;
+    Ok(())
+}
+
+/// Credentials for `registry` from `plugin`, by the answer policy of [`answers`].
+fn fetch(
+    config: &Config,
+    plugin: &PluginConfig,
+    registry: &Registry,
+    context: RequestContext,
+    plugins: &mut impl Plugins,
+) -> Result<Answer, Failure> {
+    let slot = Slot::of(config, plugin, registry, &context, |config| plugins.credential_cache(config));
+    answers::get_or_fetch(slot.as_ref(), plugin, registry, || {
+        Ok(match plugins.call(config, plugin, Call::Get(registry.to_string(), context)) {
+            Ok(Ok(Reply::Credentials(credentials, scope))) => {
+                check_size(plugin, &credentials)?;
+                Fetched::Credentials(credentials, scope)
+            }
+            Ok(Ok(other)) => {
+                Fetched::Unavailable(plugin_failed(plugin, anyhow::anyhow!("it answered get with {}", other.kind())))
+            }
+            Ok(Err(PluginError::NotFound(why) | PluginError::Unsupported(why))) => {
+                return Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(&why, MAX_ERROR_CHARS))));
+            }
+            Ok(Err(error @ PluginError::Upstream(_))) => Fetched::Unavailable(plugin_error(plugin, &error)),
+            Ok(Err(error)) => return Err(plugin_error(plugin, &error)),
+            Err(error) => Fetched::Unavailable(plugin_failed(plugin, error)),
+        })
+    })
+}
+
+fn check_size(plugin: &PluginConfig, credentials: &Credentials) -> Result<(), Failure> {
+    for (what, len, max) in [
+        ("user name", credentials.username.len(), MAX_USERNAME_BYTES),
+        ("secret", credentials.secret.len(), MAX_SECRET_BYTES),
+    ] {
+        if len > max {
+            return Err(plugin_failed(
+                plugin,
+                anyhow::anyhow!("it returned a {what} of {len} bytes; the limit is {max}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn store(
+    stdin: &[u8],
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<(), Failure> {
+    let request = protocol::read_store_request(stdin).map_err(|e| Failure::Message(e.to_string()))?;
+    let registry = Registry::parse(&request.server_url).map_err(|e| host_error(e.into()))?;
+    let config = config().map_err(host_error)?;
+    let Some(plugin) = route(&config, &registry) else {
+        return Err(host_error(anyhow::anyhow!(
+            "no route serves {registry}, so there is no plugin to store its credentials; add it to [routes] in {}",
+            config.origin
+        )));
+    };
+    let credentials = Credentials { username: request.username, secret: request.secret, expires_at: None };
+    let answer = plugins
+        .call(&config, plugin, Call::Store(registry.to_string(), credentials))
+        .map_err(|e| plugin_failed(plugin, e))?;
+    accept_or_ignore(plugin, "store", answer)
+}
+
+fn erase(
+    stdin: &[u8],
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<(), Failure> {
+    let (_, registry, config) = read_request(stdin, config)?;
+    let plugin = served(&config, &registry)?;
+    // A logout leaves no answer behind in the cache, whatever the plugin does.
+    let slot = Slot::of(&config, plugin, &registry, &RequestContext::default(), |c| plugins.credential_cache(c));
+    if let Some(slot) = slot {
+        slot.forget();
+    }
+    let answer =
+        plugins.call(&config, plugin, Call::Erase(registry.to_string())).map_err(|e| plugin_failed(plugin, e))?;
+    if let Err(PluginError::NotFound(why)) = &answer {
+        return Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(why, MAX_ERROR_CHARS))));
+    }
+    accept_or_ignore(plugin, "erase", answer)
+}
+
+/// `store`/`erase` succeed when the plugin did it, or when it does not support the action
+/// and the operator chose `ignore-store` (as ecr-login's `AWS_ECR_IGNORE_CREDS_STORAGE`).
+fn accept_or_ignore(plugin: &PluginConfig, action: &str, answer: Result<Reply, PluginError>) -> Result<(), Failure> {
+    match answer {
+        Ok(_) => Ok(()),
+        Err(PluginError::Unsupported(_)) if plugin.ignore_store => {
+            logging::log(
+                Level::Info,
+                format_args!("plugin {:?} does not {action} credentials; ignored (ignore-store = true)", plugin.id),
+            );
+            Ok(())
+        }
+        Err(PluginError::Unsupported(_)) => Err(Failure::Message(format!(
+            "{NAME}: plugin {:?} does not {action} credentials; to let `docker login` and `docker logout` succeed without it, set ignore-store = true in [plugins.{}]",
+            plugin.id, plugin.id
+        ))),
+        Err(error) => Err(plugin_error(plugin, &error)),
+    }
+}
+
+/// The registries each plugin is routed by an exact pattern: what `list` asks it about
+/// (a plugin routed only by wildcards is asked with none).
+pub fn exact_routes(config: &Config) -> BTreeMap<&str, Vec<String>> {
+    let mut routed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for route in config.router.routes() {
+        let exact = routed.entry(route.plugin.as_str()).or_default();
+        if route.pattern.is_exact() {
+            exact.push(route.pattern.to_string());
+        }
+    }
+    routed
+}
+
+fn list(
+    out: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> Result<(), Failure> {
+    let config = config().map_err(host_error)?;
+    let mut entries = BTreeMap::new();
+    for (id, registries) in exact_routes(&config) {
+        let plugin = &config.plugins[id];
+        match plugins.call(&config, plugin, Call::List(registries)) {
+            Ok(Ok(Reply::Entries(listed))) => {
+                for entry in listed {
+                    // A plugin speaks only for the registries routed to it.
+                    let routed = Registry::parse(&entry.registry)
+                        .ok()
+                        .and_then(|registry| config.router.route(&registry).map(|route| route.plugin == id));
+                    if routed != Some(true) {
+                        logging::log(
+                            Level::Warn,
+                            format_args!(
+                                "plugin {id:?} listed {:?}, which no route sends to it; left out",
+                                sanitize(&entry.registry, MAX_ERROR_CHARS)
+                            ),
+                        );
+                        continue;
+                    }
+                    entries.entry(entry.registry).or_insert(entry.username);
+                }
+            }
+            Ok(Err(PluginError::Unsupported(_))) => {}
+            Ok(Ok(other)) => {
+                logging::log(Level::Warn, format_args!("plugin {id:?} answered list with {}; skipped", other.kind()))
+            }
+            Ok(Err(error)) => logging::log(
+                Level::Warn,
+                format_args!(
+                    "plugin {id:?} could not list: {}: {}",
+                    error.kind(),
+                    sanitize(error.message(), MAX_ERROR_CHARS)
+                ),
+            ),
+            Err(error) => logging::log(Level::Warn, format_args!("plugin {id:?} failed to list: {error:#}")),
+        }
+    }
+    protocol::write_list(out, &entries)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

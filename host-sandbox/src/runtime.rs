@@ -1,0 +1,441 @@
+//! The runtime: loads a plugin from verified bytes, checks that it speaks our world and
+//! imports nothing outside it, and runs one call in a fresh store that holds only the
+//! plugin's grants (the capabilities' state), under a memory limit and a wall-clock deadline.
+
+use crate::bindings;
+use crate::builtin_code;
+use crate::capabilities::memory::{self, Exceeded, MemoryBudget};
+use crate::capabilities::{CallSetup, Capabilities, HasCapabilities, env, log::PluginLog};
+use crate::components::{self, CodeSource};
+use crate::world::{Inspection, check_exports, check_imports};
+use anyhow::{Context, anyhow, bail};
+use host_core::cache::CacheDir;
+use host_core::call::{Call, CallOutcome, PluginError, Reply, Scope};
+use host_core::config::{PluginConfig, PluginSource};
+use host_core::grants::Grants;
+use host_core::logging::{self, Level, MAX_PLUGIN_TEXT_CHARS};
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+/// How much work (in wasmtime fuel, about one unit per instruction) a plugin does between
+/// chances for the deadline to stop it: about a millisecond at most, yet rare enough to cost
+/// nothing measurable.
+const FUEL_BETWEEN_YIELDS: u64 = 1_000_000;
+/// Captured plugin stdout and stderr, each.
+const OUTPUT_CAPACITY: usize = 64 * 1024;
+
+/// The store state of one plugin instance: exactly its grants.
+struct State {
+    wasi: WasiCtx,
+    http: WasiHttpCtx,
+    table: ResourceTable,
+    capabilities: Capabilities,
+    limiter: Limiter,
+}
+
+impl HasCapabilities for State {
+    fn capabilities(&mut self) -> &mut Capabilities {
+        &mut self.capabilities
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl WasiHttpView for State {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.capabilities.egress }
+    }
+}
+
+/// Instance limits, and every memory and table charged to the call's memory budget (all of
+/// them together, not each alone).
+struct Limiter {
+    budget: Arc<MemoryBudget>,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if !self.budget.grow_wasm(desired.saturating_sub(current)) {
+            wasmtime::bail!("memory limit exceeded");
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if !self.budget.grow_table(desired.saturating_sub(current)) {
+            wasmtime::bail!("memory limit exceeded by a table");
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        100
+    }
+    fn tables(&self) -> usize {
+        100
+    }
+    fn memories(&self) -> usize {
+        10
+    }
+}
+
+/// The wasmtime engine and linker shared by every plugin call of this process.
+pub struct Sandbox {
+    /// Runs compiled components; it has no compiler, which makes it quick to create.
+    engine: Engine,
+    /// The same settings with Cranelift, made only when a component must be compiled.
+    compiler: std::sync::OnceLock<Engine>,
+    linker: Linker<State>,
+    ca_bundle: Option<std::path::PathBuf>,
+    cache: Option<CacheDir>,
+    /// Runs each call, with its HTTP requests and its deadline, on this thread: no threads
+    /// to start and no hand-offs between threads while a plugin waits for an answer. Only
+    /// `None` while the sandbox is dropped.
+    runtime: Option<tokio::runtime::Runtime>,
+}
+
+/// A plugin whose bytes were verified and compiled, and whose world was checked.
+pub struct LoadedPlugin {
+    pub id: String,
+    component: Component,
+}
+
+impl Sandbox {
+    /// A sandbox whose plugins' HTTPS requests also trust the PEM certificates in
+    /// `ca_bundle`, and which keeps compiled components in `cache`.
+    pub fn new(ca_bundle: Option<std::path::PathBuf>, cache: Option<CacheDir>) -> anyhow::Result<Sandbox> {
+        let engine = Engine::new(&engine_config(false))?;
+        let mut linker = Linker::new(&engine);
+        link_wasi(&mut linker)?;
+        Capabilities::link(&mut linker)?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .enable_time()
+            .build()
+            .context("cannot start the I/O runtime")?;
+        Ok(Sandbox { engine, compiler: std::sync::OnceLock::new(), linker, ca_bundle, cache, runtime: Some(runtime) })
+    }
+
+    /// Loads the plugin `config` names, compiled (from the precompiled cache when it holds
+    /// this exact component), with its imports and exports checked against our world.
+    pub fn load(&self, config: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
+        let (component, code) = self.component(config, false)?;
+        logging::log(Level::Debug, format_args!("plugin {}: code {code}", config.id));
+        let inspection = self.describe(&component, config.component_sha256(), &code);
+        check_imports(inspection.imports.iter().map(String::as_str))?;
+        check_exports(inspection.exports.iter().map(String::as_str))?;
+        Ok(LoadedPlugin { id: config.id.clone(), component })
+    }
+
+    /// Reads, verifies and compiles a plugin and lists what it imports and exports, without
+    /// judging them (for `audit`, which reports what `load` would refuse). The bytes of a
+    /// file plugin are always checked against the pinned digest here.
+    pub fn inspect(&self, config: &PluginConfig) -> anyhow::Result<Inspection> {
+        let (component, code) = self.component(config, true)?;
+        Ok(self.describe(&component, config.component_sha256(), &code))
+    }
+
+    /// The compiled component and where its code came from: a built-in's code compiled when
+    /// this program was built (mapped from the cache's copy when its MAC verifies); else the
+    /// cache's copy when its MAC shows this cache compiled it from bytes that matched the
+    /// digest; else compiled now from the verified bytes and cached. `verify` reads and checks a file plugin's bytes even when the cache has its
+    /// code.
+    fn component(&self, config: &PluginConfig, verify: bool) -> anyhow::Result<(Component, CodeSource)> {
+        let name = components::file_name(&self.engine, &config.component_sha256());
+        let dir = self.cache.as_ref().and_then(|cache| match cache.subdir(components::DIR) {
+            Ok(dir) => Some(dir),
+            Err(why) => {
+                logging::log(Level::Warn, format_args!("not caching compiled code: {why}"));
+                None
+            }
+        });
+        let store = self.cache.as_ref().zip(dir.as_ref());
+        if let PluginSource::Builtin(name_of) = &config.source
+            && let Some(compiled) = builtin_code::find(name_of).and_then(|code| code.compiled)
+            && let Some(found) = components::builtin(&self.engine, store, &name, compiled)
+        {
+            return Ok(found);
+        }
+        let mut verified = if verify { Some(self.verified_bytes(config)?) } else { None };
+        if let Some((cache, dir)) = store
+            && let Some(found) = components::cached(&self.engine, cache, dir, &name)
+        {
+            return Ok(found);
+        }
+        let bytes = match verified.take() {
+            Some(bytes) => bytes,
+            None => self.verified_bytes(config)?,
+        };
+        components::compile(self.compiler()?, &self.engine, &bytes, store, &name)
+    }
+
+    /// The compiling engine, made on first use.
+    fn compiler(&self) -> anyhow::Result<&Engine> {
+        if let Some(compiler) = self.compiler.get() {
+            return Ok(compiler);
+        }
+        let compiler = Engine::new(&engine_config(true)).map_err(|e| anyhow!("cannot start the compiler: {e}"))?;
+        Ok(self.compiler.get_or_init(|| compiler))
+    }
+
+    /// The plugin's bytes: embedded, or read from its file and checked against the pin.
+    fn verified_bytes(&self, config: &PluginConfig) -> anyhow::Result<std::borrow::Cow<'static, [u8]>> {
+        match &config.source {
+            PluginSource::Builtin(name) => {
+                Ok(builtin_code::find(name).ok_or_else(|| anyhow!("there is no built-in plugin {name:?}"))?.wasm.into())
+            }
+            PluginSource::File { path, sha256: pinned } => {
+                let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+                let actual: [u8; 32] = Sha256::digest(&bytes).into();
+                if &actual != pinned {
+                    bail!(
+                        "{} has sha256 {}, but the config pins {}; refusing to run bytes nobody reviewed",
+                        path.display(),
+                        hex::encode(actual),
+                        hex::encode(pinned)
+                    );
+                }
+                Ok(bytes.into())
+            }
+        }
+    }
+
+    fn describe(&self, component: &Component, sha256: String, code: &CodeSource) -> Inspection {
+        let ty = component.component_type();
+        let sorted = |names: &mut dyn Iterator<Item = &str>| {
+            let mut names: Vec<String> = names.map(str::to_string).collect();
+            names.sort();
+            names
+        };
+        Inspection {
+            sha256,
+            imports: sorted(&mut ty.imports(&self.engine).map(|(name, _)| name)),
+            exports: sorted(&mut ty.exports(&self.engine).map(|(name, _)| name)),
+            code: code.to_string(),
+        }
+    }
+
+    /// Compiles `config`'s plugin into the precompiled cache (the `precompile` command).
+    pub fn precompile(&self, config: &PluginConfig) -> anyhow::Result<()> {
+        anyhow::ensure!(self.cache.is_some(), "there is no usable cache directory to precompile into");
+        self.load(config).map(drop)
+    }
+
+    /// Runs one call in a fresh instance holding only `grants`. The outer error is the
+    /// sandbox's (trap, deadline, memory); the inner one is the plugin's answer.
+    pub fn call(&self, plugin: &LoadedPlugin, grants: &Grants, call: Call) -> CallOutcome {
+        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let env = env::granted(&grants.env.items, |name| std::env::var(name).ok());
+        let wasi = WasiCtx::builder()
+            .envs(&env)
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .max_random_size(memory::HOSTCALL_BYTES as u64)
+            .build();
+        let budget = MemoryBudget::new(grants.limits.memory_mib.value);
+        let log = Arc::new(PluginLog::new(&plugin.id));
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(budget.resources());
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(memory::FIELD_SIZE_LIMIT);
+        let deadline = Duration::from_millis(grants.limits.deadline_ms.value);
+        let setup = CallSetup {
+            plugin: &plugin.id,
+            grants,
+            deadline: Instant::now() + deadline,
+            log: &log,
+            memory: &budget,
+            ca_bundle: self.ca_bundle.as_deref(),
+        };
+        let state = State {
+            wasi,
+            http,
+            table,
+            capabilities: Capabilities::for_call(&setup),
+            limiter: Limiter { budget: budget.clone() },
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_hostcall_fuel(memory::HOSTCALL_BYTES);
+        store.set_max_component_handles(2 * budget.resources());
+        // The deadline: the plugin yields to the runtime every so often (and whenever it
+        // waits for I/O), where the timeout below can end the call.
+        store.set_fuel(u64::MAX)?;
+        store.fuel_async_yield_interval(Some(FUEL_BETWEEN_YIELDS))?;
+
+        let run = async {
+            let instance = bindings::Plugin::instantiate_async(&mut store, &plugin.component, &self.linker).await?;
+            let helper = instance.docker_credential_wasm_plugin_helper();
+            Ok(match call {
+                Call::Get(registry, context) => {
+                    store.data_mut().capabilities.request.context = context;
+                    let answer = helper.call_get(&mut store, &registry).await?;
+                    let scope =
+                        if store.data().capabilities.request.image_read { Scope::Image } else { Scope::Registry };
+                    answer.map(|credentials| Reply::Credentials(credentials.into(), scope))
+                }
+                Call::Store(registry, credentials) => {
+                    helper.call_save(&mut store, &registry, &credentials.into()).await?.map(|()| Reply::Done)
+                }
+                Call::Erase(registry) => helper.call_erase(&mut store, &registry).await?.map(|()| Reply::Done),
+                Call::List(routed) => helper
+                    .call_list(&mut store, &routed)
+                    .await?
+                    .map(|entries| Reply::Entries(entries.into_iter().map(Into::into).collect())),
+            }
+            .map_err(PluginError::from)) as wasmtime::Result<_>
+        };
+        let runtime = self.runtime.as_ref().expect("the runtime lives as long as the sandbox");
+        let called = runtime.block_on(async { tokio::time::timeout(deadline, within(&budget, run)).await });
+        log.captured("stdout", &stdout.contents());
+        log.captured("stderr", &stderr.contents());
+        log.report_dropped();
+        match called {
+            Err(_) => Err(anyhow!("it exceeded its deadline of {} ms (deadline-ms)", deadline.as_millis())),
+            Ok(None) => Err(over_memory(&budget, grants, budget.exceeded().unwrap_or(Exceeded::Bodies))),
+            Ok(Some(result)) => result.map_err(|error| {
+                let error = anyhow::Error::from(error);
+                logging::log(
+                    Level::Debug,
+                    format_args!("plugin {}: {}", plugin.id, logging::sanitize(&format!("{error:?}"), 16 * 1024)),
+                );
+                explain(error, &budget, grants)
+            }),
+        }
+    }
+}
+
+/// The memory-limit error, with what went over.
+fn over_memory(budget: &MemoryBudget, grants: &Grants, exceeded: Exceeded) -> anyhow::Error {
+    anyhow!(
+        "it exceeded its memory limit of {} MiB (memory-mib){}",
+        grants.limits.memory_mib.value,
+        exceeded.detail(budget)
+    )
+}
+
+/// One line saying why a call failed in the sandbox.
+fn explain(error: anyhow::Error, budget: &MemoryBudget, grants: &Grants) -> anyhow::Error {
+    let too_many_resources = error.chain().any(|cause| {
+        matches!(cause.downcast_ref(), Some(wasmtime::component::ResourceTableError::Full))
+            || cause.to_string().contains("store handle limit exceeded")
+    });
+    if too_many_resources {
+        budget.exceed(Exceeded::Resources);
+    }
+    if let Some(exceeded) = budget.exceeded() {
+        over_memory(budget, grants, exceeded)
+    } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
+        anyhow!("it trapped: {trap}")
+    } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        anyhow!("it called exit({}) instead of returning an answer", exit.0)
+    } else if error.root_cause().to_string().contains("fuel allocated for hostcalls has been exhausted") {
+        anyhow!(
+            "it passed more than {} KiB to the host at once (one string or list in a call, or its answer); that is the most a plugin may",
+            memory::HOSTCALL_BYTES >> 10
+        )
+    } else {
+        anyhow!("it failed: {}", logging::sanitize(&error.root_cause().to_string(), MAX_PLUGIN_TEXT_CHARS))
+    }
+}
+
+/// Runs `call` until it finishes, or (`None`) until the memory budget is exceeded by what the
+/// host holds for the plugin (checked whenever the plugin yields or waits).
+async fn within<T>(budget: &MemoryBudget, call: impl Future<Output = T>) -> Option<T> {
+    let mut call = std::pin::pin!(call);
+    std::future::poll_fn(|context| {
+        if budget.exceeded().is_some_and(|what| what != Exceeded::Wasm) {
+            return std::task::Poll::Ready(None);
+        }
+        call.as_mut().poll(context).map(Some)
+    })
+    .await
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        // Name lookups run on blocking threads that a deadline cannot stop; the process does
+        // not wait for them on its way out.
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// The engine settings every component is compiled and run with; `compile` adds Cranelift.
+/// `build.rs` compiles the built-in plugins with the same settings (a test checks that the
+/// results load).
+fn engine_config(compile: bool) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.consume_fuel(true);
+    config.enable_compiler(compile);
+    config
+}
+
+/// Links the WASI interfaces a plugin may use, backed by a context that grants nothing but
+/// the plugin's env: no preopened directories, no arguments, empty stdin, captured
+/// stdout/stderr. `wasi:sockets` is deliberately not linked.
+fn link_wasi(linker: &mut Linker<State>) -> anyhow::Result<()> {
+    use wasmtime_wasi::cli::{WasiCli, WasiCliView};
+    use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
+    use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random};
+    use wasmtime_wasi::random::WasiRandom;
+
+    struct Io;
+    impl wasmtime::component::HasData for Io {
+        type Data<'a> = &'a mut ResourceTable;
+    }
+    let l = linker;
+    io::error::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
+    io::poll::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
+    io::streams::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
+    clocks::wall_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?;
+    clocks::monotonic_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?;
+    random::random::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?;
+    random::insecure::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?;
+    random::insecure_seed::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?;
+    cli::exit::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::environment::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::stdin::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::stdout::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::stderr::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_input::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_output::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_stdin::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_stdout::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    cli::terminal_stderr::add_to_linker::<State, WasiCli>(l, State::cli)?;
+    filesystem::preopens::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
+    filesystem::types::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_builtin_is_compiled_at_build_time_for_this_engine() {
+        let sandbox = Sandbox::new(None, None).unwrap();
+        for builtin in host_core::builtins::BUILTINS {
+            let code = builtin_code::find(builtin.name).unwrap_or_else(|| panic!("no code for {}", builtin.name));
+            let compiled = code.compiled.unwrap_or_else(|| panic!("{} was not compiled at build time", builtin.name));
+            let (component, code) = components::builtin(&sandbox.engine, None, builtin.name, compiled)
+                .unwrap_or_else(|| panic!("the engine refuses the build-time code of {}", builtin.name));
+            assert_eq!(code, CodeSource::Builtin);
+            let inspection = sandbox.describe(&component, builtin.sha256.to_string(), &code);
+            check_exports(inspection.exports.iter().map(String::as_str)).unwrap();
+        }
+    }
+}
