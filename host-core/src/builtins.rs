@@ -4,6 +4,7 @@
 use crate::manifest::Manifest;
 
 /// One built-in plugin.
+#[derive(Debug, PartialEq, Eq)]
 pub struct Builtin {
     pub name: &'static str,
     /// Hex SHA-256 of its component, computed at build time.
@@ -15,17 +16,15 @@ include!(concat!(env!("OUT_DIR"), "/builtins.rs"));
 
 impl Builtin {
     /// The plugin's manifest (validated by the test suite, so parsing cannot fail), parsed
-    /// once per process.
-    pub fn manifest(&self) -> Manifest {
+    /// on first use, once per process.
+    pub fn manifest(&self) -> &'static Manifest {
         static PARSED: std::sync::OnceLock<Vec<std::sync::OnceLock<Manifest>>> = std::sync::OnceLock::new();
         let parsed = PARSED.get_or_init(|| BUILTINS.iter().map(|_| std::sync::OnceLock::new()).collect());
         let index = BUILTINS.iter().position(|builtin| builtin.name == self.name).expect("a built-in");
-        parsed[index]
-            .get_or_init(|| {
-                Manifest::parse(self.manifest_text)
-                    .unwrap_or_else(|e| panic!("the manifest of built-in plugin {} is invalid: {e}", self.name))
-            })
-            .clone()
+        parsed[index].get_or_init(|| {
+            Manifest::parse(self.manifest_text)
+                .unwrap_or_else(|e| panic!("the manifest of built-in plugin {} is invalid: {e}", self.name))
+        })
     }
 }
 
@@ -52,6 +51,10 @@ mod tests {
             let manifest = Manifest::parse(builtin.manifest_text)
                 .unwrap_or_else(|e| panic!("plugins/{}/manifest.toml: {e}", builtin.name));
             assert!(!manifest.description.is_empty(), "{}", builtin.name);
+            for grant in &manifest.network {
+                // `audit` shows the normal form: the manifest is written in it.
+                assert_eq!(grant.to_string(), grant.text, "plugins/{}/manifest.toml", builtin.name);
+            }
             assert_eq!(builtin.sha256.len(), 64, "{}", builtin.name);
         }
     }

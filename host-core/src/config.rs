@@ -4,11 +4,10 @@
 //!
 //! Every error names the file, line and column, and says what is expected.
 
-use crate::builtins;
+use crate::builtins::{self, Builtin};
 use crate::grants::network::NetworkGrant;
 use crate::grants::{self, FileGrant, Granted, Grants, Limit, LimitKind, Limits};
 use crate::home::expand_home;
-use crate::manifest::Manifest;
 use crate::router::{Pattern, Route, Router};
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -87,12 +86,11 @@ pub enum PluginSource {
 }
 
 impl PluginSource {
-    /// The manifest of this source: a built-in's own, or none (empty) for an external
-    /// component, whose grants come from the operator's config alone.
-    pub fn manifest(&self) -> Manifest {
+    /// The built-in plugin this source names, if it names one.
+    pub fn builtin(&self) -> Option<&'static Builtin> {
         match self {
-            PluginSource::Builtin(name) => builtins::find(name).map(|builtin| builtin.manifest()).unwrap_or_default(),
-            PluginSource::File { .. } => Manifest::default(),
+            PluginSource::Builtin(name) => builtins::find(name),
+            PluginSource::File { .. } => None,
         }
     }
 }
@@ -272,11 +270,11 @@ impl PluginConfig {
     /// A built-in plugin with its manifest's grants and no settings.
     pub fn builtin_default(name: &str) -> PluginConfig {
         let source = PluginSource::Builtin(name.to_string());
-        let manifest = source.manifest();
+        let builtin = source.builtin();
         let grants = Grants {
-            network: Granted::resolve(None, manifest.network),
-            env: Granted::resolve(None, manifest.env),
-            files: Granted::resolve(None, manifest.files),
+            network: Granted::resolve(None, builtin, |m| &m.network),
+            env: Granted::resolve(None, builtin, |m| &m.env),
+            files: Granted::resolve(None, builtin, |m| &m.files),
             settings: BTreeMap::new(),
             limits: Limits::default(),
         };
@@ -360,17 +358,15 @@ fn resolve_plugin(
         }
     };
 
-    let manifest = source.manifest();
+    let builtin = source.builtin();
     let mut settings = BTreeMap::new();
     for (key, value) in raw.settings {
-        if matches!(source, PluginSource::Builtin(_)) && !manifest.settings.contains(key.get_ref()) {
+        if let Some(known) = builtin.map(|builtin| &builtin.manifest().settings)
+            && !known.contains(key.get_ref())
+        {
             return Err(locate(
                 key.span(),
-                format!(
-                    "unknown setting {:?} for plugin {id:?}; expected one of: {}",
-                    key.get_ref(),
-                    manifest.settings.join(", ")
-                ),
+                format!("unknown setting {:?} for plugin {id:?}; expected one of: {}", key.get_ref(), known.join(", ")),
             ));
         }
         let text = match value.get_ref() {
@@ -393,15 +389,18 @@ fn resolve_plugin(
             raw.network
                 .map(|grants| parse_all(grants, |g| NetworkGrant::parse(g).map_err(|e| e.to_string()), locate))
                 .transpose()?,
-            manifest.network,
+            builtin,
+            |m| &m.network,
         ),
         env: Granted::resolve(
             raw.env.map(|names| parse_all(names, grants::parse_env_name, locate)).transpose()?,
-            manifest.env,
+            builtin,
+            |m| &m.env,
         ),
         files: Granted::resolve(
             raw.files.map(|paths| parse_all(paths, FileGrant::parse, locate)).transpose()?,
-            manifest.files,
+            builtin,
+            |m| &m.files,
         ),
         settings,
         limits: Limits {

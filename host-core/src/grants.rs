@@ -5,6 +5,8 @@
 
 pub mod network;
 
+use crate::builtins::Builtin;
+use crate::manifest::Manifest;
 use network::NetworkGrant;
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -33,20 +35,62 @@ impl Origin {
 }
 
 /// A grant list and where it came from: the config's list where it sets one (replacing the
-/// manifest's), else the manifest's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Granted<T> {
-    pub items: Vec<T>,
-    pub origin: Origin,
+/// manifest's), else the manifest's. A built-in's manifest is parsed on first use (once per
+/// process): a config routes to several built-ins, and a call reads the lists of one.
+pub struct Granted<T: 'static> {
+    configured: Option<Vec<T>>,
+    manifest: Option<ManifestList<T>>,
+}
+
+/// One list of a built-in's manifest.
+struct ManifestList<T: 'static> {
+    builtin: &'static Builtin,
+    list: fn(&'static Manifest) -> &'static [T],
 }
 
 impl<T> Granted<T> {
-    /// The config's list if it sets one, else the manifest's.
-    pub fn resolve(configured: Option<Vec<T>>, manifest: Vec<T>) -> Granted<T> {
-        match configured {
-            Some(items) => Granted { items, origin: Origin::Config },
-            None => Granted { items: manifest, origin: Origin::Manifest },
+    /// The config's list if it sets one, else the list `list` picks from `builtin`'s manifest
+    /// (none for an external plugin, whose grants come from the config alone).
+    pub fn resolve(
+        configured: Option<Vec<T>>,
+        builtin: Option<&'static Builtin>,
+        list: fn(&'static Manifest) -> &'static [T],
+    ) -> Granted<T> {
+        Granted { configured, manifest: builtin.map(|builtin| ManifestList { builtin, list }) }
+    }
+
+    /// The grants.
+    pub fn items(&self) -> &[T] {
+        match (&self.configured, &self.manifest) {
+            (Some(items), _) => items,
+            (None, Some(manifest)) => (manifest.list)(manifest.builtin.manifest()),
+            (None, None) => &[],
         }
+    }
+
+    pub fn origin(&self) -> Origin {
+        if self.configured.is_some() { Origin::Config } else { Origin::Manifest }
+    }
+}
+
+impl<T: Clone> Clone for Granted<T> {
+    fn clone(&self) -> Self {
+        let manifest = self.manifest.as_ref().map(|m| ManifestList { builtin: m.builtin, list: m.list });
+        Granted { configured: self.configured.clone(), manifest }
+    }
+}
+
+impl<T: PartialEq> PartialEq for Granted<T> {
+    fn eq(&self, other: &Self) -> bool {
+        self.origin() == other.origin() && self.items() == other.items()
+    }
+}
+
+impl<T: Eq> Eq for Granted<T> {}
+
+impl<T: std::fmt::Debug> std::fmt::Debug for Granted<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Granted").field("items", &self.items()).field("origin", &self.origin()).finish()
     }
 }
 
@@ -167,9 +211,12 @@ impl Grants {
     pub fn cache_inputs(&self, lookup: impl Fn(&str) -> Option<String>) -> Vec<(String, String)> {
         use std::os::unix::fs::MetadataExt;
         let settings = self.settings.iter().map(|(k, v)| (format!("setting:{k}"), v.clone()));
-        let env =
-            self.env.items.iter().map(|name| (format!("env:{name}"), lookup(name).unwrap_or_else(|| "\0unset".into())));
-        let files = self.files.items.iter().map(|grant| {
+        let env = self
+            .env
+            .items()
+            .iter()
+            .map(|name| (format!("env:{name}"), lookup(name).unwrap_or_else(|| "\0unset".into())));
+        let files = self.files.items().iter().map(|grant| {
             let identity = grant.path.as_ref().and_then(|path| std::fs::metadata(path).ok()).map_or(
                 "\0missing".to_string(),
                 |m| {
@@ -180,7 +227,7 @@ impl Grants {
             );
             (format!("file:{}", grant.written), identity)
         });
-        let network = self.network.items.iter().map(|grant| ("network".to_string(), grant.text.clone()));
+        let network = self.network.items().iter().map(|grant| ("network".to_string(), grant.text.clone()));
         let budget = std::iter::once((MAX_REQUESTS.key.to_string(), self.limits.max_requests.value.to_string()));
         settings.chain(env).chain(files).chain(network).chain(budget).collect()
     }
@@ -196,9 +243,11 @@ mod tests {
         let path = dir.path().join("credentials");
         std::fs::write(&path, "key=one").unwrap();
         let grants = Grants {
-            network: Granted::resolve(None, Vec::new()),
-            env: Granted::resolve(None, Vec::new()),
-            files: Granted::resolve(Some(vec![FileGrant::parse(&path.display().to_string()).unwrap()]), Vec::new()),
+            network: Granted::resolve(None, None, |m| &m.network),
+            env: Granted::resolve(None, None, |m| &m.env),
+            files: Granted::resolve(Some(vec![FileGrant::parse(&path.display().to_string()).unwrap()]), None, |m| {
+                &m.files
+            }),
             settings: BTreeMap::new(),
             limits: Limits::default(),
         };

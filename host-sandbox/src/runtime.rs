@@ -236,7 +236,7 @@ impl Sandbox {
     pub fn call(&self, plugin: &LoadedPlugin, grants: &Grants, call: Call) -> CallOutcome {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let env = env::granted(&grants.env.items, |name| std::env::var(name).ok());
+        let env = env::granted(&grants.env.items(), |name| std::env::var(name).ok());
         let wasi = WasiCtx::builder()
             .envs(&env)
             .stdout(stdout.clone())

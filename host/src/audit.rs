@@ -5,8 +5,9 @@
 //! and the limits. A human table or JSON. Never a setting's value: settings may hold secrets.
 
 use host_core::config::{Config, PluginConfig, PluginSource};
-use host_core::grants::Granted;
 use host_core::grants::network::{HostGrant, NetworkGrant, Target, TargetHost};
+use host_core::grants::{Granted, Origin};
+use host_core::manifest::Manifest;
 use host_sandbox::{Inspection, WIT_PACKAGE};
 use serde::Serialize;
 use std::fmt::Write;
@@ -40,7 +41,7 @@ pub struct PluginReport {
     pub limits: Vec<Limit>,
 }
 
-/// One effective grant, as the host parsed it.
+/// One effective grant, as the host parsed it (network grants in normal form).
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct GrantLine {
     pub grant: String,
@@ -136,7 +137,8 @@ fn audit_plugin(
     plugin: &PluginConfig,
     inspect: &impl Fn(&PluginConfig) -> anyhow::Result<Inspection>,
 ) -> PluginReport {
-    let manifest = plugin.source.manifest();
+    let no_manifest = Manifest::default();
+    let manifest = plugin.source.builtin().map_or(&no_manifest, |builtin| builtin.manifest());
     let source = match &plugin.source {
         PluginSource::Builtin(name) => format!("built-in {name}"),
         PluginSource::File { path, .. } => path.display().to_string(),
@@ -170,7 +172,7 @@ fn audit_plugin(
         imports: inspection.map(|i| i.imports).unwrap_or_default(),
         refused_imports,
         error,
-        network: grant_lines(&grants.network, |g| g.text.clone(), |g| network_widens(g, &manifest.network)),
+        network: grant_lines(&grants.network, ToString::to_string, |g| network_widens(g, &manifest.network)),
         env: grant_lines(&grants.env, Clone::clone, |name| !manifest.env.contains(name)),
         files: grant_lines(&grants.files, |g| g.written.clone(), |g| !manifest.files.contains(g)),
         settings: grants.settings.keys().cloned().collect(),
@@ -178,25 +180,22 @@ fn audit_plugin(
     }
 }
 
-/// The lines of one grant list: each grant as written, where the list came from, and (for
-/// the config's) whether it grants what the manifest does not.
+/// The lines of one grant list: each grant as the host parsed it, where the list came
+/// from, and (for the config's) whether it grants what the manifest does not.
 fn grant_lines<T>(granted: &Granted<T>, text: impl Fn(&T) -> String, widens: impl Fn(&T) -> bool) -> Vec<GrantLine> {
-    let from_config = granted.origin == host_core::grants::Origin::Config;
-    granted
-        .items
-        .iter()
-        .map(|grant| GrantLine {
-            grant: text(grant),
-            origin: granted.origin.name(),
-            widens: from_config && widens(grant),
-        })
-        .collect()
+    let origin = granted.origin();
+    let line = |grant| GrantLine {
+        grant: text(grant),
+        origin: origin.name(),
+        widens: origin == Origin::Config && widens(grant),
+    };
+    granted.items().iter().map(line).collect()
 }
 
 /// A network grant widens the manifest unless the manifest has it, or a manifest grant
 /// allows the exact name it names (`https://api.example.com` under `https://*.example.com`).
 fn network_widens(grant: &NetworkGrant, manifest: &[NetworkGrant]) -> bool {
-    if manifest.iter().any(|m| m.text == grant.text) {
+    if manifest.iter().any(|m| m.to_string() == grant.to_string()) {
         return false;
     }
     let HostGrant::Name(name) = &grant.host else { return true };
@@ -215,21 +214,22 @@ fn network_widens(grant: &NetworkGrant, manifest: &[NetworkGrant]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use host_core::grants::Origin;
 
     #[test]
     fn grants_say_where_they_came_from() {
+        let builtin = host_core::builtins::find("static");
         let manifest = ["A".to_string(), "B".to_string()];
         let widens = |v: &String| !manifest.contains(v);
-        let defaults = Granted { items: manifest.to_vec(), origin: Origin::Manifest };
+        // The static plugin's manifest grants no files; its settings stand in for a list.
+        let defaults = Granted::resolve(None, builtin, |m| &m.settings[..2]);
         assert_eq!(
             grant_lines(&defaults, Clone::clone, widens),
             vec![
-                GrantLine { grant: "A".into(), origin: "manifest", widens: false },
-                GrantLine { grant: "B".into(), origin: "manifest", widens: false }
+                GrantLine { grant: "username".into(), origin: "manifest", widens: false },
+                GrantLine { grant: "secret-env".into(), origin: "manifest", widens: false }
             ]
         );
-        let configured = Granted { items: vec!["B".into(), "C".into()], origin: Origin::Config };
+        let configured = Granted::resolve(Some(vec!["B".into(), "C".into()]), builtin, |m| &m.settings);
         assert_eq!(
             grant_lines(&configured, Clone::clone, widens),
             vec![

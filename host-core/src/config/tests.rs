@@ -59,10 +59,10 @@ fn the_static_example_resolves_to_a_builtin_with_its_grants() {
     let plugin = &config.plugins["static"];
     assert_eq!(plugin.source, PluginSource::Builtin("static".into()));
     assert_eq!(
-        plugin.grants.env,
-        Granted { items: vec!["REGISTRY_PASSWORD".to_string()], origin: grants::Origin::Config }
+        (plugin.grants.env.items(), plugin.grants.env.origin()),
+        (&["REGISTRY_PASSWORD".to_string()][..], grants::Origin::Config)
     );
-    assert_eq!(plugin.grants.files, Granted { items: Vec::new(), origin: grants::Origin::Manifest });
+    assert_eq!((plugin.grants.files.items(), plugin.grants.files.origin()), (&[][..], grants::Origin::Manifest));
     assert_eq!(plugin.grants.settings["username"], "testuser");
     assert_eq!(plugin.grants.settings["secret-env"], "REGISTRY_PASSWORD");
     let limits = &plugin.grants.limits;
@@ -98,8 +98,8 @@ fn plugin_instances_of_one_builtin_and_external_files() {
     assert_eq!(mine.source, PluginSource::File { path: "/opt/p.wasm".into(), sha256: [0xab; 32] });
     assert_eq!(mine.grants.settings["anything"], "3");
     assert_eq!(mine.grants.settings["flag"], "true");
-    assert_eq!(mine.grants.files.origin, grants::Origin::Config);
-    let files: Vec<&str> = mine.grants.files.items.iter().map(|grant| grant.written.as_str()).collect();
+    assert_eq!(mine.grants.files.origin(), grants::Origin::Config);
+    let files: Vec<&str> = mine.grants.files.items().iter().map(|grant| grant.written.as_str()).collect();
     assert_eq!(files, ["~/.p/key"]);
 }
 
@@ -208,8 +208,8 @@ fn network_grants_are_validated_where_they_are_written() {
     let config = parse_text("[network]\nca-bundle = \"/etc/corp-ca.pem\"\n[plugins.static]\nnetwork = [\"https://*.example.com\", \"http://169.254.169.254\"]\nmax-requests = 4\n").unwrap();
     assert_eq!(config.network.ca_bundle, Some(PathBuf::from("/etc/corp-ca.pem")));
     let plugin = &config.plugins["static"];
-    assert_eq!(plugin.grants.network.origin, grants::Origin::Config);
-    let network: Vec<&str> = plugin.grants.network.items.iter().map(|grant| grant.text.as_str()).collect();
+    assert_eq!(plugin.grants.network.origin(), grants::Origin::Config);
+    let network: Vec<&str> = plugin.grants.network.items().iter().map(|grant| grant.text.as_str()).collect();
     assert_eq!(network, ["https://*.example.com", "http://169.254.169.254"]);
     assert_eq!(plugin.grants.limits.max_requests.value, 4);
     assert_eq!(

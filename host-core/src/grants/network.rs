@@ -37,6 +37,29 @@ pub struct NetworkGrant {
     pub path_prefix: Option<String>,
 }
 
+/// The grant in normal form (lower case, punycode, no default port, no `/` path): what
+/// the host enforces, whatever the spelling it was written in.
+impl fmt::Display for NetworkGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}://", if self.https { "https" } else { "http" })?;
+        match &self.host {
+            HostGrant::Name(name) => f.write_str(name)?,
+            HostGrant::Subdomains(suffix) => write!(f, "*.{suffix}")?,
+            HostGrant::Labels(labels) => f.write_str(&labels.join("."))?,
+            HostGrant::Addresses(net) => match (net.addr(), net.prefix_len() == net.max_prefix_len()) {
+                (IpAddr::V6(ip), true) => write!(f, "[{ip}]")?,
+                (ip, true) => write!(f, "{ip}")?,
+                (IpAddr::V6(ip), false) => write!(f, "[{ip}]/{}", net.prefix_len())?,
+                (_, false) => write!(f, "{net}")?,
+            },
+        }
+        if self.port != if self.https { 443 } else { 80 } {
+            write!(f, ":{}", self.port)?;
+        }
+        f.write_str(self.path_prefix.as_deref().unwrap_or(""))
+    }
+}
+
 /// The host of a request target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TargetHost {

@@ -42,7 +42,7 @@ pub struct FileGrants {
 impl FileGrants {
     /// The call's file grants.
     pub fn for_call(call: &CallSetup<'_>) -> FileGrants {
-        FileGrants::new(&call.grants.files.items, call.deadline)
+        FileGrants::new(&call.grants.files.items(), call.deadline)
     }
 
     /// Grants the files `grants` name, read only until `deadline`.

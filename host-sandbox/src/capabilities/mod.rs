@@ -76,6 +76,6 @@ capabilities! {
     log: log::Log,
     settings: settings::Settings,
     files: files::FileGrants,
-    request: request::Request,
+    request: request::ClientRequest,
     egress: egress::Egress,
 }

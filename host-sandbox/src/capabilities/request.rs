@@ -12,20 +12,20 @@ pub const INTERFACES: &[&str] = &["docker-credential-wasm:plugin/request"];
 
 /// The store state of the capability: the context, and what the plugin read of it.
 #[derive(Debug, Default)]
-pub struct Request {
+pub struct ClientRequest {
     pub context: RequestContext,
     /// The plugin asked for the image.
     pub image_read: bool,
 }
 
-impl Request {
+impl ClientRequest {
     /// Empty: the runtime sets the context of a `get`.
-    pub fn for_call(_: &CallSetup<'_>) -> Request {
-        Request::default()
+    pub fn for_call(_: &CallSetup<'_>) -> ClientRequest {
+        ClientRequest::default()
     }
 }
 
-impl Host for Request {
+impl Host for ClientRequest {
     fn image(&mut self) -> Option<String> {
         self.image_read = true;
         self.context.image.clone()
@@ -42,11 +42,11 @@ impl Host for Request {
 
 struct RequestData;
 impl HasData for RequestData {
-    type Data<'a> = &'a mut Request;
+    type Data<'a> = &'a mut ClientRequest;
 }
 
 /// Links `docker-credential-wasm:plugin/request`, served from `get(state)`.
-pub fn link<T: 'static>(linker: &mut Linker<T>, get: fn(&mut T) -> &mut Request) -> wasmtime::Result<()> {
+pub fn link<T: 'static>(linker: &mut Linker<T>, get: fn(&mut T) -> &mut ClientRequest) -> wasmtime::Result<()> {
     add_to_linker::<T, RequestData>(linker, get)
 }
 
@@ -56,7 +56,7 @@ mod tests {
 
     #[test]
     fn reading_the_image_is_remembered() {
-        let mut request = Request::default();
+        let mut request = ClientRequest::default();
         assert_eq!(request.service_account_annotations(), vec![]);
         assert!(!request.image_read);
         assert_eq!(request.image(), None);

@@ -224,3 +224,27 @@ fn an_address_grant_vets_a_name_only_for_its_own_scheme_port_and_path() {
     assert!(!prefixed.names_address(&to("http://localhost:8080/admin"), loopback));
     assert!(!grant("http://localhost:8080").names_address(&to("http://localhost:8080/"), loopback));
 }
+
+#[test]
+fn a_grant_shows_in_normal_form_and_parses_back_to_itself() {
+    for (written, normal) in [
+        ("https://API.Example.COM:443/", "https://api.example.com"),
+        ("https://*.Amazonaws.com", "https://*.amazonaws.com"),
+        ("https://api.ecr.*.amazonaws.com", "https://api.ecr.*.amazonaws.com"),
+        ("http://169.254.169.254:80/latest/", "http://169.254.169.254/latest/"),
+        ("http://127.1:8080", "http://127.0.0.1:8080"),
+        ("https://[::ffff:10.0.0.1]", "https://10.0.0.1"),
+        ("https://[FD00::1]:8443", "https://[fd00::1]:8443"),
+        ("https://10.0.0.0/8", "https://10.0.0.0/8"),
+        ("https://[fd00::]/8", "https://[fd00::]/8"),
+        ("http://bücher.example", "http://xn--bcher-kva.example"),
+    ] {
+        let grant = NetworkGrant::parse(written).unwrap();
+        assert_eq!(grant.to_string(), normal, "{written}");
+        let again = NetworkGrant::parse(normal).unwrap();
+        assert_eq!(
+            (again.https, &again.host, again.port, &again.path_prefix),
+            (grant.https, &grant.host, grant.port, &grant.path_prefix)
+        );
+    }
+}

@@ -131,14 +131,14 @@ const ALLOWED_METHODS: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELE
 #[derive(Debug)]
 pub enum Decision {
     /// Send it; connect directly to these vetted addresses, or through the proxy.
-    Allow(Route),
+    Allow(Via),
     /// Refuse it with this error code; the text says why and how to allow it.
     Deny(ErrorCode, String),
 }
 
 /// How an allowed request travels.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Route {
+pub enum Via {
     /// To a name: connect only to these addresses (resolved and vetted once).
     Direct(Vec<std::net::SocketAddr>),
     /// To an IP literal the grants name.
@@ -152,7 +152,7 @@ impl Egress {
     pub fn for_call(call: &CallSetup<'_>) -> Egress {
         Egress {
             plugin: call.plugin.to_string(),
-            grants: Arc::new(call.grants.network.items.clone()),
+            grants: Arc::new(call.grants.network.items().to_vec()),
             bounds: Bounds::new(u32::try_from(call.grants.limits.max_requests.value).unwrap_or(u32::MAX)),
             ca_bundle: call.ca_bundle.map(Into::into),
             deadline: call.deadline,
@@ -212,18 +212,18 @@ fn deny_log(log: &PluginLog, method: &str, target: &str, why: &str) {
 /// never to the proxy; when it does not resolve here, the proxy resolves it. HTTPS names
 /// are left to the proxy unresolved: TLS keeps their secrets from it, and in proxied
 /// networks often only the proxy can resolve them.
-async fn route(grants: &[NetworkGrant], connect_timeout: Duration, network: &Network, target: &Target) -> Decision {
+async fn via(grants: &[NetworkGrant], connect_timeout: Duration, network: &Network, target: &Target) -> Decision {
     let proxy = network.proxies.proxy_for(target);
     let name = match (&target.host, &proxy) {
-        (TargetHost::Ip(_), _) => return Decision::Allow(proxy.map_or(Route::Literal, Route::Proxy)),
-        (TargetHost::Name(_), Some(proxy)) if target.https => return Decision::Allow(Route::Proxy(proxy.clone())),
+        (TargetHost::Ip(_), _) => return Decision::Allow(proxy.map_or(Via::Literal, Via::Proxy)),
+        (TargetHost::Name(_), Some(proxy)) if target.https => return Decision::Allow(Via::Proxy(proxy.clone())),
         (TargetHost::Name(name), _) => name,
     };
     let lookup = tokio::time::timeout(connect_timeout, tokio::net::lookup_host((name.as_str(), target.port)));
     let addresses: Vec<std::net::SocketAddr> = match (lookup.await, &proxy) {
         (Ok(Ok(addresses)), _) => addresses.collect(),
         // It does not resolve here: the proxy may resolve it.
-        (_, Some(proxy)) => return Decision::Allow(Route::Proxy(proxy.clone())),
+        (_, Some(proxy)) => return Decision::Allow(Via::Proxy(proxy.clone())),
         (Ok(Err(e)), None) => {
             return Decision::Deny(
                 ErrorCode::DnsError(wasmtime_wasi_http::p2::bindings::http::types::DnsErrorPayload {
@@ -243,7 +243,7 @@ async fn route(grants: &[NetworkGrant], connect_timeout: Duration, network: &Net
     if let Some(proxy) = proxy
         && !addresses.iter().all(|address| proxy::is_node_local(address.ip()))
     {
-        return Decision::Allow(Route::Proxy(proxy));
+        return Decision::Allow(Via::Proxy(proxy));
     }
     let (vetted, refused): (Vec<_>, Vec<_>) = addresses.into_iter().partition(|address| {
         let ip = address.ip();
@@ -265,7 +265,7 @@ async fn route(grants: &[NetworkGrant], connect_timeout: Duration, network: &Net
             ),
         );
     }
-    Decision::Allow(Route::Direct(vetted))
+    Decision::Allow(Via::Direct(vetted))
 }
 
 type IoFuture = Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>;
@@ -310,26 +310,26 @@ impl WasiHttpHooks for Egress {
         let grants = self.grants.clone();
         let bounds = self.bounds.narrowed(options.as_ref(), remaining);
         Box::new(async move {
-            let route = match route(&grants, bounds.connect_timeout, &network, &target).await {
-                Decision::Allow(route) => route,
+            let via = match via(&grants, bounds.connect_timeout, &network, &target).await {
+                Decision::Allow(via) => via,
                 Decision::Deny(code, why) => {
                     deny_log(&log, &method, &shown, &why);
                     return Err(code.into());
                 }
             };
             let started = Instant::now();
-            let result = send::send(&network, &bounds, &memory, &target, &route, request).await;
+            let result = send::send(&network, &bounds, &memory, &target, &via, request).await;
             let elapsed = started.elapsed().as_millis();
             match &result {
                 Ok(response) => log.record(
                     Level::Info,
                     "",
-                    format_args!("{method} {shown} {} in {elapsed} ms{}", response.status().as_u16(), route.describe()),
+                    format_args!("{method} {shown} {} in {elapsed} ms{}", response.status().as_u16(), via.describe()),
                 ),
                 Err(code) => log.record(
                     Level::Warn,
                     "",
-                    format_args!("{method} {shown} failed after {elapsed} ms{}: {code:?}", route.describe()),
+                    format_args!("{method} {shown} failed after {elapsed} ms{}: {code:?}", via.describe()),
                 ),
             }
             let response = result.map_err(wasmtime_wasi_http::Error::from)?;
@@ -354,14 +354,14 @@ fn shown_raw(scheme: Option<&str>, authority: Option<&str>, path: Option<&str>) 
     format!("{}://{authority}{path}", scheme.unwrap_or("?"))
 }
 
-impl Route {
+impl Via {
     fn describe(&self) -> String {
         match self {
-            Route::Direct(addresses) => {
+            Via::Direct(addresses) => {
                 format!(" (connected to {})", addresses.first().map(|a| a.ip().to_string()).unwrap_or_default())
             }
-            Route::Literal => String::new(),
-            Route::Proxy(proxy) => format!(" (through proxy {})", proxy::without_user_info(proxy)),
+            Via::Literal => String::new(),
+            Via::Proxy(proxy) => format!(" (through proxy {})", proxy::without_user_info(proxy)),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! every body the host holds is charged to the call's memory budget until it is dropped.
 
 use super::grant::{Target, TargetHost};
-use super::{Bounds, Network, Route};
+use super::{Bounds, Network, Via};
 use crate::capabilities::memory::{Held, MemoryBudget};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -21,7 +21,7 @@ pub async fn send(
     bounds: &Bounds,
     memory: &std::sync::Arc<MemoryBudget>,
     target: &Target,
-    route: &Route,
+    via: &Via,
     request: http::Request<WasiBody>,
 ) -> Result<http::Response<WasiBody>, ErrorCode> {
     let (parts, body) = request.into_parts();
@@ -51,20 +51,20 @@ pub async fn send(
         .timeout(bounds.request_timeout);
     // The system's roots are loaded only for HTTPS; plain HTTP gets a configuration that
     // trusts nothing (and is never used).
-    let tls = match target.https || matches!(route, Route::Proxy(_)) {
+    let tls = match target.https || matches!(via, Via::Proxy(_)) {
         true => network.tls().map_err(|why| ErrorCode::InternalError(Some(format!("TLS setup: {why}"))))?,
         false => untrusting_tls(),
     };
     client = client.tls_backend_preconfigured((*tls).clone());
-    client = match route {
-        Route::Proxy(proxy) => {
+    client = match via {
+        Via::Proxy(proxy) => {
             client.proxy(reqwest::Proxy::all(proxy.as_str()).map_err(|_| ErrorCode::HttpRequestDenied)?)
         }
-        Route::Direct(addresses) => match &target.host {
+        Via::Direct(addresses) => match &target.host {
             TargetHost::Name(name) => client.no_proxy().resolve_to_addrs(name, addresses),
             TargetHost::Ip(_) => client.no_proxy(),
         },
-        Route::Literal => client.no_proxy(),
+        Via::Literal => client.no_proxy(),
     };
     let client = client.build().map_err(|e| ErrorCode::InternalError(Some(format!("HTTP client: {e}"))))?;
 
