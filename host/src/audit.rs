@@ -12,6 +12,19 @@ use host_sandbox::{Inspection, WIT_PACKAGE};
 use serde::Serialize;
 use std::fmt::Write;
 
+/// Prints the audit of `config` (table or JSON); exit code 1 if a plugin would be refused.
+pub fn print(config: &Config, json: bool, out: &mut impl std::io::Write) -> anyhow::Result<std::process::ExitCode> {
+    let sandbox = crate::plugins::sandbox(config, host_core::cache::open_for(config))?;
+    let report = Report::build(config, |plugin| sandbox.inspect(plugin));
+    if json {
+        serde_json::to_writer_pretty(&mut *out, &report)?;
+        writeln!(out)?;
+    } else {
+        write!(out, "{}", report.table())?;
+    }
+    Ok(if report.all_loadable() { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::FAILURE })
+}
+
 /// The audit of a whole config.
 #[derive(Debug, Serialize, PartialEq, Eq)]
 pub struct Report {

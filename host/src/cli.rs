@@ -3,13 +3,11 @@
 //! passes on every command line it does not answer itself. Thin: it parses arguments, sets
 //! up logging and hands the action to [`host_core::actions`] with the sandbox's plugins.
 
-use crate::plugins::{ListOutcome, WasmPlugins};
-use anyhow::Context;
+use crate::plugins::{self, WasmPlugins};
 use clap::{ArgAction, Parser, Subcommand};
 use host_core::protocol::{self, Action};
 use host_core::startup::{init_logging, load_config, load_config_with_logging, read_stdin};
-use host_core::{NAME, actions, cache, config};
-use host_sandbox::Sandbox;
+use host_core::{NAME, actions, config};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -221,49 +219,19 @@ fn provider_args(mut args: Vec<String>) -> Vec<String> {
     args
 }
 
-/// Runs the `list` of plugin `id` and prints its [`ListOutcome`] as JSON, for the
-/// `list` that started this process.
+/// One plugin's part of `list`, for the `list` that started this process.
 fn list_plugin(cli: &Cli, id: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
     let log_file = init_logging(None, None)?;
     let config = load_config_with_logging(cli.config.as_deref(), log_file.as_deref())?;
-    let plugin = config.plugins.get(id).with_context(|| format!("no plugin {id:?} in {}", config.origin))?;
-    let routed = actions::exact_routes(&config).remove(id).unwrap_or_default();
-    let outcome = WasmPlugins::default().call_here(&config, plugin, host_core::call::Call::List(routed));
-    serde_json::to_writer(&mut *out, &ListOutcome::from(outcome))?;
-    writeln!(out)?;
-    Ok(ExitCode::SUCCESS)
+    plugins::list_here(&config, id, out)
 }
 
-/// Prints the audit of the config (table or JSON); exit code 1 if a plugin would be refused.
 fn audit(cli: &Cli, json: bool, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let config = load_config(cli.config.as_deref())?;
-    let sandbox = Sandbox::new(config.network.ca_bundle.clone(), cache::open_for(&config))?;
-    let report = crate::audit::Report::build(&config, |plugin| sandbox.inspect(plugin));
-    if json {
-        serde_json::to_writer_pretty(&mut *out, &report)?;
-        writeln!(out)?;
-    } else {
-        write!(out, "{}", report.table())?;
-    }
-    Ok(if report.all_loadable() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    crate::audit::print(&load_config(cli.config.as_deref())?, json, out)
 }
 
-/// Compiles every configured plugin into the precompiled cache; exit code 1 if one fails.
 fn precompile(cli: &Cli, out: &mut impl Write) -> anyhow::Result<ExitCode> {
-    let config = load_config(cli.config.as_deref())?;
-    let cache = cache::open_for(&config).context("there is no usable cache directory")?;
-    let sandbox = Sandbox::new(config.network.ca_bundle.clone(), Some(cache))?;
-    let mut failed = false;
-    for plugin in config.plugins.values() {
-        match sandbox.precompile(plugin) {
-            Ok(()) => writeln!(out, "precompiled {} ({})", plugin.id, plugin.component_sha256())?,
-            Err(e) => {
-                failed = true;
-                writeln!(out, "cannot precompile {}: {e:#}", plugin.id)?;
-            }
-        }
-    }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    plugins::precompile(&load_config(cli.config.as_deref())?, out)
 }
 
 /// Answers a command line clap rejected the way the reference helpers do: usage or

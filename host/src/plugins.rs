@@ -4,12 +4,14 @@
 //! process with another call.
 
 use anyhow::Context;
-use host_core::actions::Plugins;
+use host_core::actions::{self, Plugins};
 use host_core::cache::{self, CacheDir, credentials::CredentialCache};
 use host_core::call::{Call, CallOutcome, PluginError, RegistryEntry, Reply};
 use host_core::config::{self, Config, PluginConfig};
 use host_core::logging::{self, Level, MAX_PLUGIN_TEXT_CHARS, sanitize};
 use host_sandbox::Sandbox;
+use std::io::Write;
+use std::process::ExitCode;
 use std::time::Instant;
 
 /// Plugins run as WebAssembly components; the engine starts on the first call, so a
@@ -48,9 +50,7 @@ impl WasmPlugins {
         let cache = self.cache_dir(config);
         let sandbox = match &mut self.sandbox {
             Some(sandbox) => sandbox,
-            empty => empty.insert(
-                Sandbox::new(config.network.ca_bundle.clone(), cache).context("cannot start the WebAssembly engine")?,
-            ),
+            empty => empty.insert(sandbox(config, cache)?),
         };
         let engine_ready = Instant::now();
         let loaded = sandbox.load(plugin).context("cannot load it")?;
@@ -68,6 +68,40 @@ impl WasmPlugins {
         );
         outcome
     }
+}
+
+/// The sandbox for `config`'s plugins, keeping compiled code in `cache`.
+pub fn sandbox(config: &Config, cache: Option<CacheDir>) -> anyhow::Result<Sandbox> {
+    Sandbox::new(config.network.ca_bundle.clone(), cache).context("cannot start the WebAssembly engine")
+}
+
+/// Compiles every configured plugin into the cache (the `precompile` command); exit code 1
+/// if one fails.
+pub fn precompile(config: &Config, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let cache = cache::open_for(config).context("there is no usable cache directory")?;
+    let sandbox = sandbox(config, Some(cache))?;
+    let mut failed = false;
+    for plugin in config.plugins.values() {
+        match sandbox.precompile(plugin) {
+            Ok(()) => writeln!(out, "precompiled {} ({})", plugin.id, plugin.component_sha256())?,
+            Err(e) => {
+                failed = true;
+                writeln!(out, "cannot precompile {}: {e:#}", plugin.id)?;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Runs the `list` of plugin `id` in this process and prints its [`ListOutcome`] as JSON
+/// (the hidden `list-plugin` command).
+pub fn list_here(config: &Config, id: &str, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let plugin = config.plugins.get(id).with_context(|| format!("no plugin {id:?} in {}", config.origin))?;
+    let routed = actions::exact_routes(config).remove(id).unwrap_or_default();
+    let outcome = WasmPlugins::default().call_here(config, plugin, Call::List(routed));
+    serde_json::to_writer(&mut *out, &ListOutcome::from(outcome))?;
+    writeln!(out)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// What a `list` call in a process of its own answers its parent, on stdout.
