@@ -1,6 +1,7 @@
-//! What one plugin instance may reach and use, resolved once when the config loads: each
-//! grant list parsed into typed values and marked with where it came from (the plugin's
-//! manifest or the operator's config), the settings, and the limits with their defaults.
+//! What one plugin instance may reach and use, resolved once: when the config loads, each
+//! grant list it sets is parsed into typed values, and the others stand for the plugin's
+//! manifest lists (a built-in's manifest is parsed on its first use, once per process),
+//! each marked with where it came from; the settings, and the limits with their defaults.
 //! The sandbox gives a call exactly these; `audit` prints them.
 
 pub mod network;
