@@ -12,6 +12,7 @@ pub mod config;
 pub mod front;
 pub mod grants;
 pub mod home;
+pub mod invocation;
 pub mod kubelet;
 pub mod logging;
 pub mod manifest;

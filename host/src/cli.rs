@@ -5,11 +5,12 @@
 
 use crate::plugins::{self, WasmPlugins};
 use clap::{ArgAction, Parser, Subcommand};
+use host_core::logging::{self, Level};
 use host_core::protocol::{self, Action};
 use host_core::startup::{init_logging, load_config, load_config_with_logging, read_stdin};
-use host_core::{NAME, actions, config};
+use host_core::{NAME, actions, config, invocation};
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 const AFTER_HELP: &str = "\
@@ -83,8 +84,8 @@ enum Command {
     #[command(after_help = "Example:\n  docker-credential-wasm precompile")]
     Precompile,
     /// Act as a kubelet image credential provider: read a CredentialProviderRequest on
-    /// stdin, write a CredentialProviderResponse on stdout. The default action when this
-    /// program is installed under a name ending in `credential-provider`.
+    /// stdin, write a CredentialProviderResponse on stdout. Also `get-credentials`, as the
+    /// replaced providers call it; the default action under a provider's name.
     #[command(after_help = KUBELET_HELP)]
     Kubelet,
     /// One plugin's part of `list`, in a process of its own (run by `list`).
@@ -107,15 +108,17 @@ In the kubelet's CredentialProviderConfig:
 Example:
   echo '{\"kind\":\"CredentialProviderRequest\",\"apiVersion\":\"credentialprovider.kubelet.k8s.io/v1\",\"image\":\"127.0.0.1:5000/app\"}' | docker-credential-wasm kubelet
 
-See deploy/kubernetes/README.md.";
+Installed under a replaced provider's name (`ecr`, `ecr-credential-provider`,
+`acr-credential-provider`, `auth-provider-gcp`, `gcp-credential-provider`), the matching
+built-in plugin serves every image the kubelet asks about, and that provider's arguments
+are accepted: `get-credentials`, `--v=N` (a log level), a provider config file (not read).
+Any other name ending in `credential-provider` needs no arguments.
 
-/// Programs installed under a name with this suffix (as the kubelet's own providers are,
-/// e.g. `wasm-credential-provider`) act as a kubelet provider without an argument.
-const PROVIDER_NAME_SUFFIX: &str = "credential-provider";
+See deploy/kubernetes/README.md.";
 
 /// Parses the command line and runs it.
 pub fn run() -> anyhow::Result<ExitCode> {
-    let args = provider_args(std::env::args().collect());
+    let (args, unused) = provider_args(std::env::args().collect());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if args.len() < 2 {
@@ -142,6 +145,12 @@ pub fn run() -> anyhow::Result<ExitCode> {
         _ => Some("trace".into()),
     });
     let log_file = init_logging(level, cli.log_file.clone())?;
+    for arg in unused {
+        logging::log(
+            Level::Debug,
+            format_args!("argument {arg:?} (a replaced kubelet provider's config file) is not read"),
+        );
+    }
 
     let stdin = match action {
         None | Some(Action::Store | Action::Get | Action::Erase) => read_stdin()?,
@@ -200,23 +209,17 @@ impl Command {
     }
 }
 
-/// The command line, with the `kubelet` action added when the program runs under a
-/// provider name and was given no action (the kubelet passes only the config's `args`).
-fn provider_args(mut args: Vec<String>) -> Vec<String> {
+/// The command line, in this program's terms when the kubelet runs it (see
+/// [`invocation::provider_args`]), with the arguments it accepts and does not use.
+fn provider_args(args: Vec<String>) -> (Vec<String>, Vec<String>) {
     use clap::CommandFactory;
-    let program = args.first().map(|arg0| Path::new(arg0).file_name().unwrap_or_default().to_string_lossy());
-    if program.is_some_and(|name| name.ends_with(PROVIDER_NAME_SUFFIX)) {
-        let command = Cli::command();
-        let actions: Vec<&str> = command
-            .get_subcommands()
-            .map(|c| c.get_name())
-            .chain(["help", "-h", "--help", "-V", "--version"])
-            .collect();
-        if !args.iter().skip(1).any(|arg| actions.contains(&arg.as_str())) {
-            args.push(KUBELET.into());
-        }
+    let command = Cli::command();
+    let actions: Vec<&str> =
+        command.get_subcommands().map(|c| c.get_name()).chain(["help", "-h", "--help", "-V", "--version"]).collect();
+    match invocation::provider_args(&args, &actions) {
+        Some(provider) => (provider.args, provider.unused),
+        None => (args, Vec::new()),
     }
-    args
 }
 
 /// One plugin's part of `list`, for the `list` that started this process.

@@ -146,6 +146,10 @@ impl From<ListOutcome> for CallOutcome {
 fn list_in_own_process(config: &Config, plugin: &PluginConfig) -> CallOutcome {
     let program = std::env::current_exe().context("cannot find the path of this program")?;
     let mut command = std::process::Command::new(program);
+    // The same program name: a drop-in's child serves as the drop-in does.
+    if let Some(arg0) = std::env::args_os().next() {
+        std::os::unix::process::CommandExt::arg0(&mut command, arg0);
+    }
     if let config::Origin::File(path) = &config.origin {
         command.arg("--config").arg(path);
     }

@@ -6,13 +6,11 @@
 
 mod common;
 
-use common::aws::AwsMock;
-use common::azure::{AzureMock, SP_CLIENT, SP_SECRET, TENANT, identity_of};
-use common::google::{GoogleMock, USER_CLIENT};
+use common::azure::identity_of;
 use common::kubelet::{
     GROUP_V1, decode_response, go_duration_seconds, keyring_lookup, parse_provider_config, urls_match,
 };
-use common::{Output, Sandbox, sha256sum};
+use common::{Output, Sandbox, mock_cloud, sha256sum};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -351,7 +349,7 @@ fn the_deploy_examples_are_valid_kubelet_configs_that_answer_their_requests() {
             .replace("/var/cache/docker-credential-wasm", sandbox.path("cache").to_str().unwrap());
         std::fs::write(format!("{node_dir}config.toml"), node_config).unwrap();
 
-        let (_mock, cloud_env) = cloud_for(dir.file_name().unwrap().to_str().unwrap(), &sandbox);
+        let (_mock, cloud_env) = mock_cloud(dir.file_name().unwrap().to_str().unwrap(), &sandbox);
         for provider in &kubelet_config.providers {
             let mut command = sandbox.command(&provider.args.iter().map(String::as_str).collect::<Vec<_>>());
             command.env_remove("HOME").envs(cloud_env.iter().map(|(k, v)| (k, v)));
@@ -395,56 +393,6 @@ fn the_deploy_examples_are_valid_kubelet_configs_that_answer_their_requests() {
             assert!(provider.match_images.iter().any(|glob| urls_match(glob, image)), "{image} is not matched");
             assert_eq!(keyring_lookup(response.auth.keys(), image).len(), 1, "{image}");
         }
-    }
-}
-
-/// The mock cloud an example's plugin reaches (real names, through the mock's proxy, its
-/// CA trusted) and the identity in the environment: the AWS mock with the example key for
-/// `ecr`, the Azure mock with its service principal for `acr`, the Google mock with a user's
-/// credential file for `gcr`, nothing for `static`.
-fn cloud_for(example: &str, sandbox: &Sandbox) -> (Box<dyn std::any::Any>, Vec<(String, String)>) {
-    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
-    match example {
-        "ecr" => {
-            let aws = AwsMock::start();
-            aws.identity("AKIDEXAMPLE", "example-secret");
-            let ca = sandbox.write("ca.pem", &aws.pki.ca_pem);
-            let env = vec![
-                pair("HTTPS_PROXY", &aws.proxy_url()),
-                pair("SSL_CERT_FILE", ca.to_str().unwrap()),
-                pair("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
-                pair("AWS_SECRET_ACCESS_KEY", "example-secret"),
-                pair("AWS_EC2_METADATA_DISABLED", "true"),
-            ];
-            (Box::new(aws), env)
-        }
-        "acr" => {
-            let azure = AzureMock::start();
-            let ca = sandbox.write("ca.pem", &azure.pki.ca_pem);
-            let env = vec![
-                pair("HTTPS_PROXY", &azure.proxy_url()),
-                pair("SSL_CERT_FILE", ca.to_str().unwrap()),
-                pair("AZURE_TENANT_ID", TENANT),
-                pair("AZURE_CLIENT_ID", SP_CLIENT),
-                pair("AZURE_CLIENT_SECRET", SP_SECRET),
-            ];
-            (Box::new(azure), env)
-        }
-        "gcr" => {
-            let google = GoogleMock::start();
-            let ca = sandbox.write("ca.pem", &google.pki.ca_pem);
-            let (client_id, client_secret, refresh_token) = USER_CLIENT;
-            let credentials = serde_json::json!({"type": "authorized_user", "client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token});
-            let file = sandbox.write("etc/google-credentials.json", &credentials.to_string());
-            let env = vec![
-                pair("HTTPS_PROXY", &google.proxy_url()),
-                pair("SSL_CERT_FILE", ca.to_str().unwrap()),
-                pair("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap()),
-            ];
-            (Box::new(google), env)
-        }
-        "static" => (Box::new(()), Vec::new()),
-        other => panic!("deploy/kubernetes/{other}: say here which mock cloud its example reaches"),
     }
 }
 

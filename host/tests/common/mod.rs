@@ -147,6 +147,57 @@ pub fn credentials_json(server_url: &str, username: &str, secret: &str) -> Strin
     )
 }
 
+/// The mock cloud a built-in plugin reaches (real names, through the mock's proxy, its
+/// CA trusted) and the identity in the environment: the AWS mock with the example key for
+/// `ecr`, the Azure mock with its service principal for `acr`, the Google mock with a user's
+/// credential file for `gcr`, nothing for `static`.
+pub fn mock_cloud(example: &str, sandbox: &Sandbox) -> (Box<dyn std::any::Any>, Vec<(String, String)>) {
+    let pair = |k: &str, v: &str| (k.to_string(), v.to_string());
+    match example {
+        "ecr" => {
+            let aws = aws::AwsMock::start();
+            aws.identity("AKIDEXAMPLE", "example-secret");
+            let ca = sandbox.write("ca.pem", &aws.pki.ca_pem);
+            let env = vec![
+                pair("HTTPS_PROXY", &aws.proxy_url()),
+                pair("SSL_CERT_FILE", ca.to_str().unwrap()),
+                pair("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE"),
+                pair("AWS_SECRET_ACCESS_KEY", "example-secret"),
+                pair("AWS_EC2_METADATA_DISABLED", "true"),
+            ];
+            (Box::new(aws), env)
+        }
+        "acr" => {
+            let azure = azure::AzureMock::start();
+            let ca = sandbox.write("ca.pem", &azure.pki.ca_pem);
+            let env = vec![
+                pair("HTTPS_PROXY", &azure.proxy_url()),
+                pair("SSL_CERT_FILE", ca.to_str().unwrap()),
+                pair("AZURE_TENANT_ID", azure::TENANT),
+                pair("AZURE_CLIENT_ID", azure::SP_CLIENT),
+                pair("AZURE_CLIENT_SECRET", azure::SP_SECRET),
+            ];
+            (Box::new(azure), env)
+        }
+        "gcr" => {
+            let google = google::GoogleMock::start();
+            let ca = sandbox.write("ca.pem", &google.pki.ca_pem);
+            let (client_id, client_secret, refresh_token) = google::USER_CLIENT;
+            let credentials = serde_json::json!({"type": "authorized_user", "client_id": client_id, "client_secret": client_secret, "refresh_token": refresh_token});
+            std::fs::create_dir_all(sandbox.path("etc")).unwrap();
+            let file = sandbox.write("etc/google-credentials.json", &credentials.to_string());
+            let env = vec![
+                pair("HTTPS_PROXY", &google.proxy_url()),
+                pair("SSL_CERT_FILE", ca.to_str().unwrap()),
+                pair("GOOGLE_APPLICATION_CREDENTIALS", file.to_str().unwrap()),
+            ];
+            (Box::new(google), env)
+        }
+        "static" => (Box::new(()), Vec::new()),
+        other => panic!("{other}: say here which mock cloud it reaches"),
+    }
+}
+
 pub mod aws;
 pub mod azure;
 pub mod google;
