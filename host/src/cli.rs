@@ -4,7 +4,7 @@
 //! up logging and hands the action to [`host_core::actions`] with the sandbox's plugins.
 
 use crate::plugins::{self, WasmPlugins};
-use clap::{ArgAction, Parser, Subcommand};
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 use host_core::logging::{self, Level};
 use host_core::protocol::{self, Action};
 use host_core::startup::{init_logging, load_config, load_config_with_logging, read_stdin};
@@ -83,6 +83,17 @@ enum Command {
     /// credential request waits for a compiler
     #[command(after_help = "Example:\n  docker-credential-wasm precompile")]
     Precompile,
+    /// Print a shell completion script for bash, zsh, fish, elvish or powershell
+    #[command(
+        after_help = "Examples:\n  docker-credential-wasm completions bash > /usr/share/bash-completion/completions/docker-credential-wasm\n  docker-credential-wasm completions zsh > /usr/share/zsh/vendor-completions/_docker-credential-wasm\n  docker-credential-wasm completions fish > /usr/share/fish/vendor_completions.d/docker-credential-wasm.fish"
+    )]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff)
+    #[command(after_help = "Example:\n  docker-credential-wasm man > /usr/share/man/man1/docker-credential-wasm.1")]
+    Man,
     /// Act as a kubelet image credential provider: read a CredentialProviderRequest on
     /// stdin, write a CredentialProviderResponse on stdout. Also `get-credentials`, as the
     /// replaced providers call it; the default action under a provider's name.
@@ -133,6 +144,14 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Audit { json } => return audit(&cli, *json, &mut out),
         Command::Precompile => return precompile(&cli, &mut out),
         Command::ListPlugin { id } => return list_plugin(&cli, id, &mut out),
+        Command::Completions { shell } => {
+            out.write_all(completions(*shell).as_bytes())?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            return Ok(ExitCode::SUCCESS);
+        }
         // The kubelet's provider protocol.
         Command::Kubelet => None,
         command => Some(command.action().expect("every other command is a protocol action")),
@@ -212,7 +231,6 @@ impl Command {
 /// The command line, in this program's terms when the kubelet runs it (see
 /// [`invocation::provider_args`]), with the arguments it accepts and does not use.
 fn provider_args(args: Vec<String>) -> (Vec<String>, Vec<String>) {
-    use clap::CommandFactory;
     let command = Cli::command();
     let actions: Vec<&str> =
         command.get_subcommands().map(|c| c.get_name()).chain(["help", "-h", "--help", "-V", "--version"]).collect();
@@ -220,6 +238,15 @@ fn provider_args(args: Vec<String>) -> (Vec<String>, Vec<String>) {
         Some(provider) => (provider.args, provider.unused),
         None => (args, Vec::new()),
     }
+}
+
+/// The completion script for `shell`. (Into a buffer: the generator panics on a write
+/// error, such as a closed pipe.) Bash's lists the hidden command among the suggestions
+/// unless it is taken out.
+fn completions(shell: clap_complete::Shell) -> String {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), NAME, &mut script);
+    String::from_utf8_lossy(&script).replace(" list-plugin", "")
 }
 
 /// One plugin's part of `list`, for the `list` that started this process.
@@ -282,5 +309,30 @@ mod tests {
         }
         assert!(matches!(Cli::try_parse_from([NAME, KUBELET]).unwrap().command, Command::Kubelet));
         assert_eq!(Command::Kubelet.action(), None);
+    }
+
+    /// Completions and the man page come from the same definitions as the parser: every
+    /// visible command is in them, the hidden one is not.
+    #[test]
+    fn completions_and_the_man_page_name_every_visible_command() {
+        let visible: Vec<String> = Cli::command()
+            .get_subcommands()
+            .filter(|command| !command.is_hide_set())
+            .map(|command| command.get_name().to_string())
+            .collect();
+        assert!(visible.len() >= 10, "{visible:?}");
+        let mut man = Vec::new();
+        clap_mangen::Man::new(Cli::command()).render(&mut man).unwrap();
+        let man = String::from_utf8(man).unwrap();
+        assert!(man.contains(".TH docker-credential-wasm 1"), "{man}");
+        for shell in [clap_complete::Shell::Bash, clap_complete::Shell::Zsh, clap_complete::Shell::Fish] {
+            let script = completions(shell);
+            for command in &visible {
+                assert!(script.contains(command.as_str()), "{shell}: {command}");
+                assert!(man.contains(&command.replace('-', "\\-")), "man: {command}");
+            }
+            assert!(!script.contains(" list-plugin"), "{shell} suggests the hidden command");
+        }
+        assert!(!man.contains("list\\-plugin"));
     }
 }
