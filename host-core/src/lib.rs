@@ -9,6 +9,7 @@ pub mod builtins;
 pub mod cache;
 pub mod call;
 pub mod config;
+pub mod docker_config;
 pub mod front;
 pub mod grants;
 pub mod home;

@@ -10,6 +10,8 @@ use std::fmt;
 
 /// The canonical key of Docker Hub.
 pub const DOCKER_HUB: &str = "docker.io";
+/// The server URL the Docker CLI names Docker Hub by (its key in `credHelpers` and `auths`).
+pub const DOCKER_HUB_SERVER_URL: &str = "https://index.docker.io/v1/";
 
 /// Host names that all mean Docker Hub.
 const DOCKER_HUB_ALIASES: [&str; 4] =
@@ -69,6 +71,11 @@ impl Registry {
     }
 
     /// The host, lower case, IPv6 literals in brackets.
+    /// Whether this is Docker Hub.
+    pub fn is_docker_hub(&self) -> bool {
+        self.host() == DOCKER_HUB && self.port().is_none()
+    }
+
     pub fn host(&self) -> &str {
         &self.host
     }

@@ -83,6 +83,36 @@ enum Command {
     /// credential request waits for a compiler
     #[command(after_help = "Example:\n  docker-credential-wasm precompile")]
     Precompile,
+    /// Send registries to this helper in Docker's config.json (`credHelpers`, or
+    /// `credsStore`), or in containers' auth.json (podman, skopeo, buildah)
+    #[command(
+        after_help = "Examples:\n  docker-credential-wasm configure-docker\n  docker-credential-wasm configure-docker 123456789012.dkr.ecr.us-east-1.amazonaws.com myreg.azurecr.io\n  docker-credential-wasm configure-docker --containers --dry-run gcr.io\n  docker-credential-wasm configure-docker --creds-store"
+    )]
+    ConfigureDocker {
+        /// Registries to send to this helper (default: every host the config routes by an
+        /// exact pattern)
+        registries: Vec<String>,
+        /// Set `credsStore` instead: this helper is asked about every registry
+        #[arg(long, conflicts_with = "registries")]
+        creds_store: bool,
+        /// Replace entries that name another helper
+        #[arg(long)]
+        overwrite: bool,
+        /// Print the changes without writing them
+        #[arg(long)]
+        dry_run: bool,
+        /// Edit containers' auth.json ($REGISTRY_AUTH_FILE, else
+        /// $XDG_CONFIG_HOME/containers/auth.json) instead of Docker's config.json
+        /// ($DOCKER_CONFIG/config.json, else ~/.docker/config.json)
+        #[arg(long)]
+        containers: bool,
+        /// The file to edit instead
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// The helper name to write: `wasm`, or a drop-in's (`ecr-login`, ...)
+        #[arg(long, value_name = "NAME", default_value = "wasm")]
+        helper: String,
+    },
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell
     #[command(
         after_help = "Examples:\n  docker-credential-wasm completions bash > /usr/share/bash-completion/completions/docker-credential-wasm\n  docker-credential-wasm completions zsh > /usr/share/zsh/vendor-completions/_docker-credential-wasm\n  docker-credential-wasm completions fish > /usr/share/fish/vendor_completions.d/docker-credential-wasm.fish"
@@ -147,6 +177,18 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Command::Completions { shell } => {
             out.write_all(completions(*shell).as_bytes())?;
             return Ok(ExitCode::SUCCESS);
+        }
+        Command::ConfigureDocker { registries, creds_store, overwrite, dry_run, containers, file, helper } => {
+            let request = crate::configure::Request {
+                registries: registries.clone(),
+                helper: helper.clone(),
+                creds_store: *creds_store,
+                overwrite: *overwrite,
+                dry_run: *dry_run,
+                containers: *containers,
+                file: file.clone(),
+            };
+            return crate::configure::run(&load_config(cli.config.as_deref())?, request, &mut out);
         }
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut out)?;

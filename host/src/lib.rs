@@ -4,6 +4,7 @@
 
 mod audit;
 mod cli;
+mod configure;
 mod plugins;
 
 /// The engine's `main`.

@@ -186,3 +186,51 @@ fn skopeo_authenticates_through_the_static_plugin() {
     );
     assert!(!wrong.stderr.contains("docker-credential-wasm"), "the helper itself must not fail: {wrong:?}");
 }
+
+#[test]
+fn configure_docker_writes_an_authfile_that_skopeo_follows() {
+    for tool in ["skopeo", "docker-registry", "htpasswd", "tar"] {
+        require(tool);
+    }
+    let sandbox = Sandbox::new();
+    let private = start_registry(&sandbox.path("private"), true);
+    let image = tiny_image(sandbox.dir.path());
+    let private_ref = format!("docker://127.0.0.1:{}/tiny:latest", private.port);
+    let creds = format!("{USER}:{PASSWORD}");
+    let source = format!("oci:{}:latest", image.display());
+    let pushed =
+        skopeo(&sandbox, &["copy", "--dest-tls-verify=false", "--dest-creds", &creds, &source, &private_ref], &[]);
+    assert_eq!(pushed.code, 0, "{pushed:?}");
+
+    let registry = format!("127.0.0.1:{}", private.port);
+    let config = sandbox.write(
+        "helper.toml",
+        &format!(
+            "[routes]\n\"{registry}\" = \"static\"\n[plugins.static]\nsettings = {{ username = \"{USER}\", secret-env = \"REGISTRY_PASSWORD\" }}\nenv = [\"REGISTRY_PASSWORD\"]\n"
+        ),
+    );
+    // An auth.json with a field of its own, made to send the routed registry to the helper
+    // by `configure-docker` (the config's exact routes are the default).
+    let auth = sandbox.write("auth.json", "{\n\t\"auths\": {}\n}\n");
+    let configured = sandbox.run(
+        &["--config", config.to_str().unwrap(), "configure-docker", "--containers", "--file", auth.to_str().unwrap()],
+        "",
+        &[],
+    );
+    assert_eq!(
+        (configured.stdout.as_str(), configured.code),
+        (format!("{} changed:\n  + {registry}\n", auth.display()).as_str(), 0),
+        "{}",
+        configured.stderr
+    );
+    assert_eq!(
+        std::fs::read_to_string(&auth).unwrap(),
+        format!("{{\n\t\"auths\": {{}},\n\t\"credHelpers\": {{\n\t\t\"{registry}\": \"wasm\"\n\t}}\n}}\n")
+    );
+    let inspect = skopeo(
+        &sandbox,
+        &["inspect", "--tls-verify=false", "--authfile", auth.to_str().unwrap(), &private_ref],
+        &[("DOCKER_CREDENTIAL_WASM_CONFIG", config.to_str().unwrap()), ("REGISTRY_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(inspect.code, 0, "{inspect:?}");
+}
