@@ -266,6 +266,53 @@ fn get(
     Ok(())
 }
 
+/// Prints a `.dockerconfigjson` (`{"auths": {…}}`, what a Kubernetes image pull secret
+/// and `skopeo --authfile` read) with credentials from the plugins for each of
+/// `registries`. If any gets none, nothing is printed: each one's reason goes to `err`, and
+/// the exit code is 1 (a refresher must not replace a secret with a partial one).
+pub fn docker_config(
+    registries: &[String],
+    out: &mut impl Write,
+    err: &mut impl Write,
+    config: impl FnOnce() -> anyhow::Result<Config>,
+    plugins: &mut impl Plugins,
+) -> io::Result<ExitCode> {
+    let config = match config() {
+        Ok(config) => config,
+        Err(error) => {
+            writeln!(err, "{NAME}: {error:#}")?;
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    let mut auths = Vec::new();
+    let mut failed = false;
+    for name in registries {
+        let answer = Registry::parse(name).map_err(|e| Failure::Message(format!("{NAME}: {e}"))).and_then(|registry| {
+            let plugin = served(&config, &registry)?;
+            let answer = fetch(&config, plugin, &registry, RequestContext::default(), plugins)?;
+            Ok((registry, answer))
+        });
+        match answer {
+            Ok((registry, answer)) => auths.push((registry, answer.entry.username, answer.entry.secret)),
+            Err(Failure::Io(e)) => return Err(e),
+            Err(failure) => {
+                failed = true;
+                let why = match failure {
+                    Failure::NotFound => format!("{NAME}: {name}: {}", protocol::NOT_FOUND),
+                    other => other.to_string(),
+                };
+                writeln!(err, "{why}")?;
+            }
+        }
+    }
+    if failed {
+        writeln!(err, "{NAME}: no docker config printed: every registry must get credentials")?;
+        return Ok(ExitCode::FAILURE);
+    }
+    protocol::write_docker_config(out, &auths)?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Credentials for `registry` from `plugin`, by the answer policy of [`answers`].
 fn fetch(
     config: &Config,

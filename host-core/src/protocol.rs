@@ -200,6 +200,29 @@ fn push_json_string(out: &mut String, value: &str) {
     out.push('"');
 }
 
+/// A `.dockerconfigjson` for `(registry, username, secret)` entries: `auths` keyed as the
+/// Docker CLI keys them (Docker Hub as `https://index.docker.io/v1/`), each with `username`,
+/// `password` and `auth` (base64 of `username:password`, which the kubelet reads first).
+pub fn write_docker_config(
+    out: &mut impl Write,
+    entries: &[(crate::registry::Registry, String, String)],
+) -> io::Result<()> {
+    use base64::Engine;
+    let auths: serde_json::Map<String, serde_json::Value> = entries
+        .iter()
+        .map(|(registry, username, password)| {
+            let key = match registry.is_docker_hub() {
+                true => crate::registry::DOCKER_HUB_SERVER_URL.to_string(),
+                false => registry.to_string(),
+            };
+            let auth = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+            (key, serde_json::json!({ "username": username, "password": password, "auth": auth }))
+        })
+        .collect();
+    serde_json::to_writer(&mut *out, &serde_json::json!({ "auths": auths }))?;
+    writeln!(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,5 +333,24 @@ mod tests {
             assert_eq!(Action::parse(action.name()), Some(action));
         }
         assert_eq!(Action::parse("GET"), None);
+    }
+
+    #[test]
+    fn a_docker_config_keys_hub_as_the_docker_cli_does_and_carries_auth() {
+        let registry = |name: &str| crate::registry::Registry::parse(name).unwrap();
+        let mut out = Vec::new();
+        write_docker_config(
+            &mut out,
+            &[
+                (registry("127.0.0.1:5000"), "testuser".into(), "pa:ss\"".into()),
+                (registry("index.docker.io"), "hub".into(), "dckr_pat".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#"{"auths":{"127.0.0.1:5000":{"auth":"dGVzdHVzZXI6cGE6c3Mi","password":"pa:ss\"","username":"testuser"},"https://index.docker.io/v1/":{"auth":"aHViOmRja3JfcGF0","password":"dckr_pat","username":"hub"}}}
+"#
+        );
     }
 }

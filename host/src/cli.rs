@@ -113,6 +113,17 @@ enum Command {
         #[arg(long, value_name = "NAME", default_value = "wasm")]
         helper: String,
     },
+    /// Print a .dockerconfigjson ({"auths": ...}) with credentials from the plugins for
+    /// each registry: a Kubernetes image pull secret, or an authfile for skopeo and podman.
+    /// Prints nothing and exits 1 if any registry gets no credentials.
+    #[command(
+        after_help = "Examples:\n  docker-credential-wasm docker-config 123456789012.dkr.ecr.us-east-1.amazonaws.com > config.json\n  kubectl create secret docker-registry ecr --from-file=.dockerconfigjson=config.json\n\nSee deploy/kubernetes/pull-secret-refresher/ for a CronJob that keeps such a secret fresh."
+    )]
+    DockerConfig {
+        /// The registries
+        #[arg(required = true)]
+        registries: Vec<String>,
+    },
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell
     #[command(
         after_help = "Examples:\n  docker-credential-wasm completions bash > /usr/share/bash-completion/completions/docker-credential-wasm\n  docker-credential-wasm completions zsh > /usr/share/zsh/vendor-completions/_docker-credential-wasm\n  docker-credential-wasm completions fish > /usr/share/fish/vendor_completions.d/docker-credential-wasm.fish"
@@ -170,7 +181,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
         Ok(cli) => cli,
         Err(error) => return parse_failure(&args, error, &mut out),
     };
-    let action = match &cli.command {
+    let run = match &cli.command {
         Command::Audit { json } => return audit(&cli, *json, &mut out),
         Command::Precompile => return precompile(&cli, &mut out),
         Command::ListPlugin { id } => return list_plugin(&cli, id, &mut out),
@@ -178,6 +189,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             out.write_all(completions(*shell).as_bytes())?;
             return Ok(ExitCode::SUCCESS);
         }
+        Command::DockerConfig { registries } => Run::DockerConfig(registries),
         Command::ConfigureDocker { registries, creds_store, overwrite, dry_run, containers, file, helper } => {
             let request = crate::configure::Request {
                 registries: registries.clone(),
@@ -195,8 +207,8 @@ pub fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         // The kubelet's provider protocol.
-        Command::Kubelet => None,
-        command => Some(command.action().expect("every other command is a protocol action")),
+        Command::Kubelet => Run::Kubelet,
+        command => Run::Helper(command.action().expect("every other command is a protocol action")),
     };
 
     let level = cli.log_level.clone().or_else(|| match cli.verbose {
@@ -213,23 +225,32 @@ pub fn run() -> anyhow::Result<ExitCode> {
         );
     }
 
-    let stdin = match action {
-        None | Some(Action::Store | Action::Get | Action::Erase) => read_stdin()?,
-        Some(Action::List | Action::Version) => Vec::new(),
-    };
     let config_with_logging = || load_config_with_logging(cli.config.as_deref(), log_file.as_deref());
-    let code = match action {
-        Some(action) => actions::run(action, &stdin, &mut out, config_with_logging, &mut WasmPlugins::default())?,
-        None => actions::kubelet(
-            &stdin,
-            &mut out,
-            &mut std::io::stderr(),
-            config_with_logging,
-            &mut WasmPlugins::default(),
-        )?,
+    let (plugins, err) = (&mut WasmPlugins::default(), &mut std::io::stderr());
+    let code = match run {
+        Run::Helper(action) => {
+            let stdin = match action {
+                Action::Store | Action::Get | Action::Erase => read_stdin()?,
+                Action::List | Action::Version => Vec::new(),
+            };
+            actions::run(action, &stdin, &mut out, config_with_logging, plugins)?
+        }
+        Run::Kubelet => actions::kubelet(&read_stdin()?, &mut out, err, config_with_logging, plugins)?,
+        Run::DockerConfig(registries) => {
+            actions::docker_config(registries, &mut out, err, config_with_logging, plugins)?
+        }
     };
     out.flush()?;
     Ok(code)
+}
+
+/// What runs after logging starts.
+enum Run<'a> {
+    /// A credential-helper action.
+    Helper(Action),
+    /// The kubelet's provider protocol.
+    Kubelet,
+    DockerConfig(&'a [String]),
 }
 
 /// The command line as Docker and the kubelet give it (one action, no options), without

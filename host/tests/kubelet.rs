@@ -461,3 +461,83 @@ fn the_daemonset_installs_where_the_examples_expect() {
     let containerfile = std::fs::read_to_string(workspace().join("deploy/kubernetes/Containerfile")).unwrap();
     assert!(containerfile.contains("COPY docker-credential-wasm docker-credential-wasm-engine /"), "{containerfile}");
 }
+
+#[test]
+fn the_pull_secret_refresher_example_writes_a_secret_from_docker_config() {
+    let dir = workspace().join("deploy/kubernetes/pull-secret-refresher");
+    let yaml = std::fs::read_to_string(dir.join("refresher.yaml")).unwrap();
+    let documents: Vec<serde_json::Value> = serde_yaml_ng::Deserializer::from_str(&yaml)
+        .map(|document| serde::Deserialize::deserialize(document).unwrap())
+        .collect();
+    let kinds: Vec<&str> = documents.iter().map(|d| d["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["ServiceAccount", "Role", "RoleBinding", "CronJob"]);
+    let cron_job = &documents[3];
+    let pod = &cron_job["spec"]["jobTemplate"]["spec"]["template"]["spec"];
+    assert_eq!(pod["serviceAccountName"], documents[0]["metadata"]["name"]);
+    // The secret it writes is the one the Role lets it update.
+    let update_rule = documents[1]["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|rule| rule["verbs"].as_array().unwrap().contains(&"update".into()))
+        .unwrap();
+    assert_eq!(update_rule["resourceNames"], serde_json::json!(["ecr-pull"]));
+
+    // The init container's script, run here: our binary for the image's, a scratch dir for
+    // the volume, and the static plugin standing in for ECR.
+    let script = pod["initContainers"][0]["command"][2].as_str().unwrap();
+    let sandbox = Sandbox::new();
+    let work = sandbox.path("work");
+    std::fs::create_dir_all(&work).unwrap();
+    let script = script
+        .replace("/work/", &format!("{}/", work.display()))
+        .replace("/docker-credential-wasm ", &format!("{} ", common::BIN));
+    let config = sandbox.write(
+        "config.toml",
+        "[routes]\n\"123456789012.dkr.ecr.us-east-1.amazonaws.com\" = \"static\"\n[plugins.static]\nsettings = { username = \"AWS\", secret = \"ecr-token\" }\n",
+    );
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", &script])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", &work)
+        .env("DOCKER_CREDENTIAL_WASM_CONFIG", &config);
+    let output = common::run(command, "");
+    assert_eq!((output.code, output.stderr.as_str()), (0, ""));
+    let secret: serde_json::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(work.join("secret.yaml")).unwrap()).unwrap();
+    assert_eq!(
+        (secret["kind"].as_str(), secret["type"].as_str()),
+        (Some("Secret"), Some("kubernetes.io/dockerconfigjson"))
+    );
+    assert_eq!(secret["metadata"], serde_json::json!({"name": "ecr-pull", "namespace": "apps"}));
+    let encoded = secret["data"][".dockerconfigjson"].as_str().unwrap();
+    let decoded = Command::new("base64")
+        .arg("-d")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    decoded.stdin.as_ref().unwrap().write_all(encoded.as_bytes()).unwrap();
+    let decoded = String::from_utf8(decoded.wait_with_output().unwrap().stdout).unwrap();
+    assert_eq!(
+        decoded,
+        "{\"auths\":{\"123456789012.dkr.ecr.us-east-1.amazonaws.com\":{\"auth\":\"QVdTOmVjci10b2tlbg==\",\"password\":\"ecr-token\",\"username\":\"AWS\"}}}\n"
+    );
+
+    // No credentials: the script fails and writes no secret.
+    std::fs::remove_file(work.join("secret.yaml")).unwrap();
+    let empty = sandbox.write("empty.toml", "");
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", &script])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap())
+        .env("HOME", &work)
+        .env("DOCKER_CREDENTIAL_WASM_CONFIG", &empty);
+    let output = common::run(command, "");
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(!work.join("secret.yaml").exists());
+}

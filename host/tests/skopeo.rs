@@ -6,6 +6,8 @@
 
 mod common;
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use common::Sandbox;
 use sha2::{Digest, Sha256};
 use std::net::{TcpListener, TcpStream};
@@ -233,4 +235,67 @@ fn configure_docker_writes_an_authfile_that_skopeo_follows() {
         &[("DOCKER_CREDENTIAL_WASM_CONFIG", config.to_str().unwrap()), ("REGISTRY_PASSWORD", PASSWORD)],
     );
     assert_eq!(inspect.code, 0, "{inspect:?}");
+}
+
+#[test]
+fn docker_config_prints_an_authfile_skopeo_authenticates_with() {
+    for tool in ["skopeo", "docker-registry", "htpasswd", "tar"] {
+        require(tool);
+    }
+    let sandbox = Sandbox::new();
+    let private = start_registry(&sandbox.path("private"), true);
+    let image = tiny_image(sandbox.dir.path());
+    let private_ref = format!("docker://127.0.0.1:{}/tiny:latest", private.port);
+    let creds = format!("{USER}:{PASSWORD}");
+    let source = format!("oci:{}:latest", image.display());
+    let pushed =
+        skopeo(&sandbox, &["copy", "--dest-tls-verify=false", "--dest-creds", &creds, &source, &private_ref], &[]);
+    assert_eq!(pushed.code, 0, "{pushed:?}");
+
+    let registry = format!("127.0.0.1:{}", private.port);
+    let config = sandbox.write(
+        "helper.toml",
+        &format!(
+            "[routes]\n\"{registry}\" = \"static\"\n[plugins.static]\nsettings = {{ username = \"{USER}\", secret-env = \"REGISTRY_PASSWORD\" }}\nenv = [\"REGISTRY_PASSWORD\"]\n"
+        ),
+    );
+    let config_arg = config.to_str().unwrap();
+    let printed =
+        sandbox.run(&["--config", config_arg, "docker-config", &registry], "", &[("REGISTRY_PASSWORD", PASSWORD)]);
+    assert_eq!((printed.code, printed.stderr.as_str()), (0, ""));
+    let auth = format!("{USER}:{PASSWORD}");
+    let encoded = STANDARD.encode(&auth);
+    assert_eq!(
+        printed.stdout,
+        format!(
+            "{{\"auths\":{{\"{registry}\":{{\"auth\":\"{encoded}\",\"password\":\"{PASSWORD}\",\"username\":\"{USER}\"}}}}}}\n"
+        )
+    );
+    // As the kubelet reads a dockerconfigjson: `auths`, and `auth` over username/password.
+    let parsed: serde_json::Value = serde_json::from_str(&printed.stdout).unwrap();
+    let entry = &parsed["auths"][&registry];
+    assert_eq!(STANDARD.decode(entry["auth"].as_str().unwrap()).unwrap(), auth.as_bytes());
+
+    let authfile = sandbox.write("pull-secret.json", &printed.stdout);
+    let inspect = skopeo(
+        &sandbox,
+        &["inspect", "--tls-verify=false", "--authfile", authfile.to_str().unwrap(), &private_ref],
+        &[],
+    );
+    assert_eq!(inspect.code, 0, "{inspect:?}");
+
+    // A registry that gets no credentials: nothing printed, each reason named, exit 1.
+    let failed = sandbox.run(
+        &["--config", config_arg, "docker-config", &registry, "unrouted.example"],
+        "",
+        &[("REGISTRY_PASSWORD", PASSWORD)],
+    );
+    assert_eq!(
+        (failed.stdout.as_str(), failed.stderr.as_str(), failed.code),
+        (
+            "",
+            "docker-credential-wasm: unrouted.example: credentials not found in native keychain\ndocker-credential-wasm: no docker config printed: every registry must get credentials\n",
+            1
+        )
+    );
 }
