@@ -59,6 +59,11 @@ impl Slot {
         })
     }
 
+    /// The cached answer, fresh or not.
+    pub fn entry(&self) -> Option<Entry> {
+        self.cache.get(&self.key)
+    }
+
     /// Drops the cached answer (a logout leaves none behind).
     pub fn forget(&self) {
         self.cache.forget(&self.key);

@@ -94,6 +94,42 @@ pub fn init(max: Option<Level>, file: Option<&std::path::Path>) -> anyhow::Resul
     Ok(())
 }
 
+/// Starts logging records up to `max` into memory instead (for a command that reports what
+/// happened, as `doctor` does); the lines written so far are [`Capture::lines`]. Only if no
+/// logging was started before.
+pub fn capture(max: Level) -> Option<Capture> {
+    let buffer = Capture(std::sync::Arc::default());
+    let sink: Box<dyn Write + Send> = Box::new(buffer.clone());
+    let logger = Logger { max, sink: Mutex::new(sink), timestamps: false, file: None };
+    LOGGER.set(Some(logger)).ok().map(|()| buffer)
+}
+
+/// Log lines kept in memory.
+#[derive(Clone, Default)]
+pub struct Capture(std::sync::Arc<Mutex<Vec<u8>>>);
+
+impl Capture {
+    /// Every line so far, without the program's name and process id.
+    pub fn lines(&self) -> Vec<String> {
+        let bytes = self.0.lock().map(|bytes| bytes.clone()).unwrap_or_default();
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(|line| line.split_once("] ").map_or(line, |(_, rest)| rest).to_string())
+            .collect()
+    }
+}
+
+impl Write for Capture {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().map_err(|_| std::io::Error::other("poisoned"))?.extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// The environment a child process of this program needs to log as this one does: the
 /// level (`off` when logging is off) and the log file, if any.
 pub fn child_env() -> Vec<(&'static str, String)> {

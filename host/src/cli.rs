@@ -124,6 +124,20 @@ enum Command {
         #[arg(required = true)]
         registries: Vec<String>,
     },
+    /// Why a registry gets the answer it gets: the config, its route and plugin, the
+    /// plugin's grants (set or not, present or not), the cached answer, and a live call with
+    /// everything the plugin and its requests logged (never a secret). Exits 1 if the
+    /// registry gets no credentials.
+    #[command(
+        after_help = "Examples:\n  docker-credential-wasm doctor 123456789012.dkr.ecr.us-east-1.amazonaws.com\n  docker-credential-wasm doctor --json myreg.azurecr.io"
+    )]
+    Doctor {
+        /// The registry, as a client names it
+        registry: Option<String>,
+        /// Print JSON instead of text
+        #[arg(long)]
+        json: bool,
+    },
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell
     #[command(
         after_help = "Examples:\n  docker-credential-wasm completions bash > /usr/share/bash-completion/completions/docker-credential-wasm\n  docker-credential-wasm completions zsh > /usr/share/zsh/vendor-completions/_docker-credential-wasm\n  docker-credential-wasm completions fish > /usr/share/fish/vendor_completions.d/docker-credential-wasm.fish"
@@ -201,6 +215,11 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 file: file.clone(),
             };
             return crate::configure::run(&load_config(cli.config.as_deref())?, request, &mut out);
+        }
+        Command::Doctor { registry, json } => {
+            let capture = logging::capture(Level::Debug);
+            let config = load_config(cli.config.as_deref())?;
+            return crate::doctor::run(&config, registry.as_deref(), capture, *json, &mut out);
         }
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut out)?;

@@ -5,6 +5,7 @@
 mod audit;
 mod cli;
 mod configure;
+mod doctor;
 mod plugins;
 
 /// The engine's `main`.
