@@ -496,14 +496,18 @@ fn the_pull_secret_refresher_example_writes_a_secret_from_docker_config() {
         "config.toml",
         "[routes]\n\"123456789012.dkr.ecr.us-east-1.amazonaws.com\" = \"static\"\n[plugins.static]\nsettings = { username = \"AWS\", secret = \"ecr-token\" }\n",
     );
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", &script])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", &work)
-        .env("DOCKER_CREDENTIAL_WASM_CONFIG", &config);
-    let output = common::run(command, "");
+    // As the container runs it: its own HOME, the config where the image would put it.
+    let run_script = |config: &Path| {
+        let mut command = Command::new("sh");
+        command
+            .args(["-c", &script])
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap())
+            .env("HOME", &work)
+            .env("DOCKER_CREDENTIAL_WASM_CONFIG", config);
+        common::run(command, "")
+    };
+    let output = run_script(&config);
     assert_eq!((output.code, output.stderr.as_str()), (0, ""));
     let secret: serde_json::Value =
         serde_yaml_ng::from_str(&std::fs::read_to_string(work.join("secret.yaml")).unwrap()).unwrap();
@@ -529,15 +533,7 @@ fn the_pull_secret_refresher_example_writes_a_secret_from_docker_config() {
 
     // No credentials: the script fails and writes no secret.
     std::fs::remove_file(work.join("secret.yaml")).unwrap();
-    let empty = sandbox.write("empty.toml", "");
-    let mut command = Command::new("sh");
-    command
-        .args(["-c", &script])
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap())
-        .env("HOME", &work)
-        .env("DOCKER_CREDENTIAL_WASM_CONFIG", &empty);
-    let output = common::run(command, "");
+    let output = run_script(&sandbox.write("empty.toml", ""));
     assert_eq!(output.code, 1, "{}", output.stderr);
     assert!(!work.join("secret.yaml").exists());
 }

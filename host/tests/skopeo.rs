@@ -189,28 +189,45 @@ fn skopeo_authenticates_through_the_static_plugin() {
     assert!(!wrong.stderr.contains("docker-credential-wasm"), "the helper itself must not fail: {wrong:?}");
 }
 
+/// The htpasswd registry holding the tiny image, and a config routing it to the static
+/// plugin with the password from `REGISTRY_PASSWORD`.
+struct Private {
+    sandbox: Sandbox,
+    registry: Registry,
+    /// `127.0.0.1:<port>`.
+    name: String,
+    /// The image, as skopeo names it.
+    reference: String,
+    config: PathBuf,
+}
+
+impl Private {
+    fn start() -> Private {
+        for tool in ["skopeo", "docker-registry", "htpasswd", "tar"] {
+            require(tool);
+        }
+        let sandbox = Sandbox::new();
+        let registry = start_registry(&sandbox.path("private"), true);
+        let image = tiny_image(sandbox.dir.path());
+        let name = format!("127.0.0.1:{}", registry.port);
+        let reference = format!("docker://{name}/tiny:latest");
+        let (creds, source) = (format!("{USER}:{PASSWORD}"), format!("oci:{}:latest", image.display()));
+        let pushed =
+            skopeo(&sandbox, &["copy", "--dest-tls-verify=false", "--dest-creds", &creds, &source, &reference], &[]);
+        assert_eq!(pushed.code, 0, "{pushed:?}");
+        let config = sandbox.write(
+            "helper.toml",
+            &format!(
+                "[routes]\n\"{name}\" = \"static\"\n[plugins.static]\nsettings = {{ username = \"{USER}\", secret-env = \"REGISTRY_PASSWORD\" }}\nenv = [\"REGISTRY_PASSWORD\"]\n"
+            ),
+        );
+        Private { sandbox, registry, name, reference, config }
+    }
+}
+
 #[test]
 fn configure_docker_writes_an_authfile_that_skopeo_follows() {
-    for tool in ["skopeo", "docker-registry", "htpasswd", "tar"] {
-        require(tool);
-    }
-    let sandbox = Sandbox::new();
-    let private = start_registry(&sandbox.path("private"), true);
-    let image = tiny_image(sandbox.dir.path());
-    let private_ref = format!("docker://127.0.0.1:{}/tiny:latest", private.port);
-    let creds = format!("{USER}:{PASSWORD}");
-    let source = format!("oci:{}:latest", image.display());
-    let pushed =
-        skopeo(&sandbox, &["copy", "--dest-tls-verify=false", "--dest-creds", &creds, &source, &private_ref], &[]);
-    assert_eq!(pushed.code, 0, "{pushed:?}");
-
-    let registry = format!("127.0.0.1:{}", private.port);
-    let config = sandbox.write(
-        "helper.toml",
-        &format!(
-            "[routes]\n\"{registry}\" = \"static\"\n[plugins.static]\nsettings = {{ username = \"{USER}\", secret-env = \"REGISTRY_PASSWORD\" }}\nenv = [\"REGISTRY_PASSWORD\"]\n"
-        ),
-    );
+    let Private { sandbox, registry: _running, name: registry, reference: private_ref, config } = Private::start();
     // An auth.json with a field of its own, made to send the routed registry to the helper
     // by `configure-docker` (the config's exact routes are the default).
     let auth = sandbox.write("auth.json", "{\n\t\"auths\": {}\n}\n");
@@ -239,26 +256,7 @@ fn configure_docker_writes_an_authfile_that_skopeo_follows() {
 
 #[test]
 fn docker_config_prints_an_authfile_skopeo_authenticates_with() {
-    for tool in ["skopeo", "docker-registry", "htpasswd", "tar"] {
-        require(tool);
-    }
-    let sandbox = Sandbox::new();
-    let private = start_registry(&sandbox.path("private"), true);
-    let image = tiny_image(sandbox.dir.path());
-    let private_ref = format!("docker://127.0.0.1:{}/tiny:latest", private.port);
-    let creds = format!("{USER}:{PASSWORD}");
-    let source = format!("oci:{}:latest", image.display());
-    let pushed =
-        skopeo(&sandbox, &["copy", "--dest-tls-verify=false", "--dest-creds", &creds, &source, &private_ref], &[]);
-    assert_eq!(pushed.code, 0, "{pushed:?}");
-
-    let registry = format!("127.0.0.1:{}", private.port);
-    let config = sandbox.write(
-        "helper.toml",
-        &format!(
-            "[routes]\n\"{registry}\" = \"static\"\n[plugins.static]\nsettings = {{ username = \"{USER}\", secret-env = \"REGISTRY_PASSWORD\" }}\nenv = [\"REGISTRY_PASSWORD\"]\n"
-        ),
-    );
+    let Private { sandbox, registry: _running, name: registry, reference: private_ref, config } = Private::start();
     let config_arg = config.to_str().unwrap();
     let printed =
         sandbox.run(&["--config", config_arg, "docker-config", &registry], "", &[("REGISTRY_PASSWORD", PASSWORD)]);
