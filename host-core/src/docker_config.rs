@@ -23,7 +23,7 @@ pub struct Edit {
     pub helper: String,
     /// Registries to send to the helper (`credHelpers`); ignored with `creds_store`.
     pub registries: Vec<Registry>,
-    /// Set `credsStore` instead: the helper serves every registry.
+    /// Set `credsStore` instead: clients ask the helper about every registry.
     pub creds_store: bool,
     /// Replace entries that name another helper (otherwise they are kept).
     pub overwrite: bool,
