@@ -176,9 +176,9 @@ Example:
 
 Installed under a replaced provider's name (`ecr`, `ecr-credential-provider`,
 `acr-credential-provider`, `auth-provider-gcp`, `gcp-credential-provider`), the matching
-built-in plugin serves its cloud's registries (any other is answered with no credentials),
-and that provider's arguments
-are accepted: `get-credentials`, `--v=N` (a log level), a provider config file (not read).
+built-in plugin serves its cloud's registries (any other gets no credentials), and that
+provider's arguments are accepted: `get-credentials`, `--v=N` (a log level), a provider
+config file (not read).
 Any other name ending in `credential-provider` needs no arguments.
 
 See deploy/kubernetes/README.md.";
