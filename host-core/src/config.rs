@@ -221,7 +221,7 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
         if !valid_id(&id) {
             return Err(locate(span, format!("invalid plugin id {id:?}: use lower-case letters, digits and `-`")));
         }
-        let plugin = resolve_plugin(&id, plugin.into_inner(), &locate)?;
+        let plugin = resolve_plugin(&id, plugin.into_inner(), &origin, &locate)?;
         plugins.insert(id, plugin);
     }
 
@@ -307,6 +307,7 @@ impl PluginConfig {
 fn resolve_plugin(
     id: &str,
     raw: RawPlugin,
+    origin: &Origin,
     locate: &impl Fn(std::ops::Range<usize>, String) -> ConfigError,
 ) -> Result<PluginConfig, ConfigError> {
     let source = match (raw.builtin, raw.path, raw.sha256) {
@@ -333,8 +334,15 @@ fn resolve_plugin(
                     ),
                 )
             })?;
-            let path = expand_home(path.get_ref()).map_err(|e| locate(path.span(), e))?;
-            PluginSource::File { path: PathBuf::from(path), sha256 }
+            let path = PathBuf::from(expand_home(path.get_ref()).map_err(|e| locate(path.span(), e))?);
+            // A relative path is the config file's neighbour, wherever the client runs.
+            let path = match origin {
+                Origin::File(config) if path.is_relative() => {
+                    config.parent().map_or(path.clone(), |dir| dir.join(&path))
+                }
+                _ => path,
+            };
+            PluginSource::File { path, sha256 }
         }
         (None, Some(path), None) => {
             return Err(locate(

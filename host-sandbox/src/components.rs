@@ -226,6 +226,22 @@ fn write(cache: &CacheDir, dir: &Dir, name: &str, bytes: &[u8]) -> std::io::Resu
 /// Compiles `bytes` with `compiler` and stores the result, with its MAC, as `name` in the
 /// cache's `dir`; returns the component, loaded into `engine` (which has the compiler's
 /// settings).
+/// Says what `bytes` are when they are clearly not a component: not WebAssembly at all, or a
+/// core module (what `wasm32-wasip1` and `wasm32-unknown-unknown` builds produce).
+fn refuse_what_is_not_a_component(bytes: &[u8]) -> anyhow::Result<()> {
+    const BUILD: &str = "build the plugin with `cargo build --release --target wasm32-wasip2` and use the .wasm file in target/wasm32-wasip2/release/";
+    match bytes.get(..8) {
+        Some(header) if !header.starts_with(b"\0asm") => anyhow::bail!("it is not WebAssembly: {BUILD}"),
+        None => anyhow::bail!("it is not WebAssembly ({} bytes): {BUILD}", bytes.len()),
+        Some(b"\0asm\x01\0\0\0") => {
+            anyhow::bail!(
+                "it is a core WebAssembly module, not a component (a wasm32-wasip1 or wasm32-unknown-unknown build): {BUILD}"
+            )
+        }
+        Some(_) => Ok(()),
+    }
+}
+
 pub fn compile(
     compiler: &Engine,
     engine: &Engine,
@@ -233,6 +249,7 @@ pub fn compile(
     store: Option<(&CacheDir, &Dir)>,
     name: &str,
 ) -> anyhow::Result<(Component, CodeSource)> {
+    refuse_what_is_not_a_component(bytes)?;
     let compiled =
         compiler.precompile_component(bytes).map_err(|e| anyhow::anyhow!("not a valid WebAssembly component: {e}"))?;
     let stored = store.and_then(|(cache, dir)| match write(cache, dir, name, &compiled) {

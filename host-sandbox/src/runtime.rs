@@ -127,9 +127,12 @@ impl Sandbox {
     }
 
     /// Loads the plugin `config` names, compiled (from the precompiled cache when it holds
-    /// this exact component), with its imports and exports checked against our world.
+    /// this exact component), with its imports and exports checked against our world. A
+    /// file plugin's bytes are read and checked against the pin on every load, as `audit`
+    /// does: a rebuilt plugin whose pin was not updated is refused, never replaced by the
+    /// compiled copy of its old bytes.
     pub fn load(&self, config: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
-        let (component, code) = self.component(config, false)?;
+        let (component, code) = self.component(config, true)?;
         logging::log(Level::Debug, format_args!("plugin {}: code {code}", config.id));
         let inspection = self.describe(&component, config.component_sha256(), &code);
         check_imports(inspection.imports.iter().map(String::as_str))?;
@@ -298,8 +301,9 @@ impl Sandbox {
         };
         let runtime = self.runtime.as_ref().expect("the runtime lives as long as the sandbox");
         let called = runtime.block_on(async { tokio::time::timeout(deadline, within(&budget, run)).await });
+        let stderr = stderr.contents();
         log.captured("stdout", &stdout.contents());
-        log.captured("stderr", &stderr.contents());
+        log.captured("stderr", &stderr);
         log.report_dropped();
         match called {
             Err(_) => Err(anyhow!("it exceeded its deadline of {} ms (deadline-ms)", deadline.as_millis())),
@@ -310,7 +314,7 @@ impl Sandbox {
                     Level::Debug,
                     format_args!("plugin {}: {}", plugin.id, logging::sanitize(&format!("{error:?}"), 16 * 1024)),
                 );
-                explain(error, &budget, grants)
+                explain(error, &budget, grants, &stderr)
             }),
         }
     }
@@ -325,8 +329,9 @@ fn over_memory(budget: &MemoryBudget, grants: &Grants, exceeded: Exceeded) -> an
     )
 }
 
-/// One line saying why a call failed in the sandbox.
-fn explain(error: anyhow::Error, budget: &MemoryBudget, grants: &Grants) -> anyhow::Error {
+/// One line saying why a call failed in the sandbox (`stderr`: what the plugin wrote there,
+/// where a Rust plugin's panic message is).
+fn explain(error: anyhow::Error, budget: &MemoryBudget, grants: &Grants, stderr: &[u8]) -> anyhow::Error {
     let too_many_resources = error.chain().any(|cause| {
         matches!(cause.downcast_ref(), Some(wasmtime::component::ResourceTableError::Full))
             || cause.to_string().contains("store handle limit exceeded")
@@ -337,7 +342,10 @@ fn explain(error: anyhow::Error, budget: &MemoryBudget, grants: &Grants) -> anyh
     if let Some(exceeded) = budget.exceeded() {
         over_memory(budget, grants, exceeded)
     } else if let Some(trap) = error.downcast_ref::<wasmtime::Trap>() {
-        anyhow!("it trapped: {trap}")
+        match panic_message(&String::from_utf8_lossy(stderr)) {
+            Some(panic) => anyhow!("it panicked at {}", logging::sanitize(&panic, MAX_PLUGIN_TEXT_CHARS)),
+            None => anyhow!("it trapped: {trap}"),
+        }
     } else if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
         anyhow!("it called exit({}) instead of returning an answer", exit.0)
     } else if error.root_cause().to_string().contains("fuel allocated for hostcalls has been exhausted") {
@@ -348,6 +356,16 @@ fn explain(error: anyhow::Error, budget: &MemoryBudget, grants: &Grants) -> anyh
     } else {
         anyhow!("it failed: {}", logging::sanitize(&error.root_cause().to_string(), MAX_PLUGIN_TEXT_CHARS))
     }
+}
+
+/// The location and message of the last Rust panic in `stderr` (`src/lib.rs:10:5: message`),
+/// as the standard library prints it: `thread '…' panicked at <location>:\n<message>\nnote: …`.
+fn panic_message(stderr: &str) -> Option<String> {
+    let (_, after) = stderr.rsplit_once(" panicked at ")?;
+    let mut lines = after.lines();
+    let location = lines.next()?.trim_end_matches(':');
+    let message: Vec<&str> = lines.take_while(|line| !line.starts_with("note: ")).collect();
+    Some(format!("{location}: {}", message.join(" ").trim()))
 }
 
 /// Runs `call` until it finishes, or (`None`) until the memory budget is exceeded by what the
@@ -424,6 +442,13 @@ fn link_wasi(linker: &mut Linker<State>) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_panic_message_is_read_from_what_the_plugin_wrote() {
+        let stderr = "\nthread '<unnamed>' (1) panicked at src/lib.rs:105:24:\nthe plugin panicked on purpose\nnote: run with `RUST_BACKTRACE=1` environment variable to display a backtrace\n";
+        assert_eq!(panic_message(stderr).as_deref(), Some("src/lib.rs:105:24: the plugin panicked on purpose"));
+        assert_eq!(panic_message("some other output\n"), None);
+    }
 
     #[test]
     fn every_builtin_is_compiled_at_build_time_for_this_engine() {

@@ -114,13 +114,32 @@ pub fn check_imports<'a>(imports: impl Iterator<Item = &'a str>) -> anyhow::Resu
         })
         .collect();
     if !refused.is_empty() {
+        let sockets = refused.iter().any(|name| name.starts_with("wasi:sockets/"));
         bail!(
-            "it imports {}, which plugins may not use (no wasi:sockets; network only through wasi:http); plugins may import {} (WASI 0.2.x)",
+            "it imports {}, which plugins may not use{}; plugins may import {}",
             refused.join(", "),
-            allowed_imports().collect::<Vec<_>>().join(", ")
+            if sockets { " (no wasi:sockets; network only through wasi:http)" } else { "" },
+            allowed_summary()
         );
     }
     Ok(())
+}
+
+/// What plugins may import, short: `WASI 0.2.x (cli, clocks, …) and
+/// docker-credential-wasm:plugin@0.1.x (types, log, …)`.
+fn allowed_summary() -> String {
+    let (mut wasi, mut ours) = (Vec::new(), Vec::new());
+    for name in allowed_imports() {
+        match name.split_once('/') {
+            Some((package, _)) if package.starts_with("wasi:") => wasi.push(&package["wasi:".len()..]),
+            Some((_, interface)) => ours.push(interface),
+            None => {}
+        }
+    }
+    wasi.sort();
+    wasi.dedup();
+    let minor = WIT_VERSION.rsplit_once('.').map_or(WIT_VERSION, |(minor, _)| minor);
+    format!("WASI 0.2.x ({}) and {WIT_PACKAGE}@{minor}.x ({})", wasi.join(", "), ours.join(", "))
 }
 
 /// Requires the `helper` export of our package at a compatible version.
@@ -156,7 +175,16 @@ mod tests {
         let ok = ["wasi:cli/environment@0.2.4", "wasi:io/streams@0.2.0", "docker-credential-wasm:plugin/log@0.1.0"];
         check_imports(ok.into_iter()).unwrap();
         let err = check_imports(["wasi:io/streams@0.2.4", "wasi:sockets/tcp@0.2.4"].into_iter()).unwrap_err();
-        assert!(err.to_string().starts_with("it imports wasi:sockets/tcp@0.2.4, which plugins may not use"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "it imports wasi:sockets/tcp@0.2.4, which plugins may not use (no wasi:sockets; network only through wasi:http); plugins may import WASI 0.2.x (cli, clocks, filesystem, http, io, random) and docker-credential-wasm:plugin@0.1.x (types, log, settings, files, request)"
+        );
+        let err = check_imports(["evil:x/y@1.0.0"].into_iter()).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("it imports evil:x/y@1.0.0, which plugins may not use; plugins may import WASI"),
+            "{err}"
+        );
         for bad in [
             "wasi:cli/environment@0.3.0",
             "evil:x/y@1.0.0",

@@ -233,3 +233,17 @@ fn cache_settings() {
         "/etc/dcw.toml:2:21: cache-max-seconds = 0 is out of range; expected 1 to 604800"
     );
 }
+
+#[test]
+fn a_relative_plugin_path_is_the_config_files_neighbour() {
+    let digest = "ab".repeat(32);
+    let text = format!("[plugins.mine]\npath = \"plugins/p.wasm\"\nsha256 = \"{digest}\"\n");
+    let config = parse(&text, Origin::File(PathBuf::from("/etc/dcw/config.toml"))).unwrap();
+    assert_eq!(
+        config.plugins["mine"].source,
+        PluginSource::File { path: "/etc/dcw/plugins/p.wasm".into(), sha256: [0xab; 32] }
+    );
+    let absolute = format!("[plugins.mine]\npath = \"/opt/p.wasm\"\nsha256 = \"{digest}\"\n");
+    let config = parse(&absolute, Origin::File(PathBuf::from("/etc/dcw/config.toml"))).unwrap();
+    assert_eq!(config.plugins["mine"].source, PluginSource::File { path: "/opt/p.wasm".into(), sha256: [0xab; 32] });
+}
