@@ -4,6 +4,7 @@
 //! up logging and hands the action to [`host_core::actions`] with the sandbox's plugins.
 
 use crate::plugins::{self, WasmPlugins};
+use anyhow::Context;
 use clap::{ArgAction, CommandFactory, Parser, Subcommand};
 use host_core::logging::{self, Level};
 use host_core::protocol::{self, Action};
@@ -138,6 +139,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// A plugin author's loop: run a .wasm file, pin its sha256 into the config
+    #[command(subcommand)]
+    Plugin(PluginCommand),
     /// Print a shell completion script for bash, zsh, fish, elvish or powershell
     #[command(
         after_help = "Examples:\n  docker-credential-wasm completions bash > /usr/share/bash-completion/completions/docker-credential-wasm\n  docker-credential-wasm completions zsh > /usr/share/zsh/vendor-completions/_docker-credential-wasm\n  docker-credential-wasm completions fish > /usr/share/fish/vendor_completions.d/docker-credential-wasm.fish"
@@ -159,6 +163,44 @@ enum Command {
     ListPlugin {
         /// The plugin id.
         id: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCommand {
+    /// Run FILE's `get` for REGISTRY with the grants and settings given here (no config to
+    /// write, no pin: the file as it is now) and print its answer as `get` does
+    #[command(
+        after_help = "Example:\n  docker-credential-wasm -v plugin run target/wasm32-wasip2/release/my_plugin.wasm registry.example.com \\\n    --setting username=me --env MY_TOKEN --network https://auth.example.com"
+    )]
+    Run {
+        /// The plugin's .wasm file
+        file: PathBuf,
+        /// The registry to ask about
+        registry: String,
+        /// A setting, KEY=VALUE (repeatable)
+        #[arg(long = "setting", value_name = "KEY=VALUE")]
+        settings: Vec<String>,
+        /// A network grant (repeatable)
+        #[arg(long, value_name = "GRANT")]
+        network: Vec<String>,
+        /// An environment variable to grant (repeatable)
+        #[arg(long, value_name = "NAME")]
+        env: Vec<String>,
+        /// A file to grant (repeatable)
+        #[arg(long = "file", value_name = "PATH")]
+        files: Vec<PathBuf>,
+    },
+    /// Write FILE's current sha256 (and its path, if the table has none) into
+    /// `[plugins.ID]` of the config file, keeping the rest as written
+    #[command(
+        after_help = "Example:\n  docker-credential-wasm --config ~/.config/docker-credential-wasm/config.toml plugin pin mine target/wasm32-wasip2/release/my_plugin.wasm"
+    )]
+    Pin {
+        /// The plugin id
+        id: String,
+        /// The plugin's .wasm file
+        file: PathBuf,
     },
 }
 
@@ -222,6 +264,21 @@ pub fn run() -> anyhow::Result<ExitCode> {
             let config = load_config(cli.config.as_deref())?;
             return crate::doctor::run(&config, registry.as_deref(), capture, *json, &mut out);
         }
+        Command::Plugin(PluginCommand::Run { file, registry, settings, network, env, files }) => {
+            Run::Plugin(crate::plugin_dev::RunRequest {
+                file: file.clone(),
+                registry: registry.clone(),
+                settings: settings.clone(),
+                network: network.clone(),
+                env: env.clone(),
+                files: files.iter().map(|path| path.display().to_string()).collect(),
+            })
+        }
+        Command::Plugin(PluginCommand::Pin { id, file }) => {
+            let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok())
+                .context("there is no config file to pin into; name one with --config")?;
+            return crate::plugin_dev::pin(&path, id, file, &mut out);
+        }
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut out)?;
             return Ok(ExitCode::SUCCESS);
@@ -256,6 +313,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
             actions::run(action, &stdin, &mut out, config_with_logging, plugins)?
         }
         Run::Kubelet => actions::kubelet(&read_stdin()?, &mut out, err, config_with_logging, plugins)?,
+        Run::Plugin(request) => crate::plugin_dev::run(&config_with_logging()?, request, &mut out)?,
         Run::DockerConfig(registries) => {
             actions::docker_config(registries, &mut out, err, config_with_logging, plugins)?
         }
@@ -271,6 +329,8 @@ enum Run<'a> {
     /// The kubelet's provider protocol.
     Kubelet,
     DockerConfig(&'a [String]),
+    /// A plugin author's run.
+    Plugin(crate::plugin_dev::RunRequest),
 }
 
 /// The command line as Docker and the kubelet give it (one action, no options), without

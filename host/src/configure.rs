@@ -121,7 +121,7 @@ fn default_file(client: Client) -> anyhow::Result<PathBuf> {
 
 /// Writes `text` to `path` through a temp file in the same directory and a rename, with the
 /// mode of the file it replaces (0600 for a new one); refuses a read-only file.
-fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     let mode = match std::fs::metadata(path) {
         Ok(metadata) if metadata.permissions().mode() & 0o200 == 0 => {
             bail!("{} is read-only; it is left as it is", path.display())
