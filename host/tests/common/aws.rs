@@ -357,8 +357,11 @@ fn sts_credentials(stream: &mut dyn Write, state: &Mutex<State>, action: &str, p
 fn metadata(stream: &mut dyn Write, request: &Request, state: &Mutex<State>) {
     const TOKEN: &str = "imds-session-token";
     match (request.method.as_str(), request.path.as_str()) {
+        // As IMDS answers: the token's lifetime echoed in a header (the Go SDK requires it).
         ("PUT", "/latest/api/token") if request.header("x-aws-ec2-metadata-token-ttl-seconds").is_some() => {
-            respond(stream, 200, "text/plain", TOKEN)
+            let ttl = request.header("x-aws-ec2-metadata-token-ttl-seconds").unwrap_or_default();
+            let extra = format!("X-Aws-Ec2-Metadata-Token-Ttl-Seconds: {ttl}\r\n");
+            super::servers::respond(stream, 200, "text/plain", &extra, TOKEN)
         }
         ("PUT", "/latest/api/token") => respond(stream, 400, "text/plain", "missing TTL"),
         ("GET", path) if path.starts_with("/latest/meta-data/") => {

@@ -1,0 +1,195 @@
+//! The miss a user on an EC2 instance sees, side by side with the native helper it
+//! replaces: no config of its own but `cache = false` (every run a full miss), instance
+//! metadata at 169.254.169.254 (IMDSv2 token, role list, role credentials), then
+//! `GetAuthorizationToken` over HTTPS through an `HTTPS_PROXY` whose CA is in
+//! `SSL_CERT_FILE`. `docker-credential-ecr-login` (Debian's amazon-ecr-credential-helper),
+//! when installed, runs the same chain against the same mock with its cache off
+//! (`AWS_ECR_DISABLE_CACHE`), interleaved with ours.
+//!
+//! It needs a network namespace of its own (root and iproute2): this process moves into it,
+//! so the mock and every child live there and nothing leaves it. Without one it says so and
+//! measures nothing.
+
+use super::{Sample, Stats, run_once};
+
+use std::path::Path;
+use std::process::Command;
+
+const REGISTRY: &str = "123456789012.dkr.ecr.us-west-2.amazonaws.com";
+const ECR_LOGIN: &str = "/usr/bin/docker-credential-ecr-login";
+
+/// Enters a new network namespace with loopback up and 169.254.169.254 on it; `Err` says why
+/// it cannot.
+fn enter_namespace() -> Result<String, String> {
+    let name = format!("dcw-bench-{}", std::process::id());
+    let ip = |args: &[&str]| -> Result<(), String> {
+        let output = Command::new("ip").args(args).output().map_err(|e| format!("cannot run ip: {e}"))?;
+        match output.status.success() {
+            true => Ok(()),
+            false => Err(format!("ip {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim())),
+        }
+    };
+    ip(&["netns", "add", &name])?;
+    let entered = (|| {
+        ip(&["-n", &name, "link", "set", "lo", "up"])?;
+        ip(&["-n", &name, "addr", "add", "169.254.169.254/32", "dev", "lo"])?;
+        let ns = std::fs::File::open(format!("/var/run/netns/{name}")).map_err(|e| e.to_string())?;
+        use std::os::fd::AsFd;
+        rustix::thread::move_into_link_name_space(ns.as_fd(), Some(rustix::thread::LinkNameSpaceType::Network))
+            .map_err(|e| format!("setns: {e}"))
+    })();
+    // The namespace lives on while this process is in it; its name is not needed.
+    let _ = Command::new("ip").args(["netns", "del", &name]).status();
+    entered.map(|()| name)
+}
+
+/// `ours` and, when installed, ecr-login, each a full miss, interleaved with `floor`.
+pub fn run(iterations: usize, scratch: &Path, ours: &Path, floor: &Path) {
+    println!();
+    if let Err(why) = enter_namespace() {
+        println!("realistic miss: skipped ({why}; it needs root and iproute2)");
+        return;
+    }
+    let imds = std::net::TcpListener::bind("169.254.169.254:80").unwrap();
+    let aws = crate::aws::AwsMock::start_with_http(imds);
+    let ca = scratch.join("aws-ca.pem");
+    std::fs::write(&ca, &aws.pki.ca_pem).unwrap();
+    let home = scratch.join("ec2-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let config = scratch.join("ecr-no-cache.toml");
+    std::fs::write(&config, "[plugins.ecr]\ncache = false\n[routes]\n\"*.dkr.ecr.*.amazonaws.com\" = \"ecr\"\n")
+        .unwrap();
+    let cloud = |command: &mut Command| {
+        command
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &home)
+            .env("HTTPS_PROXY", aws.proxy_url())
+            .env("SSL_CERT_FILE", &ca);
+    };
+    let ours_command = || {
+        let mut command = Command::new(ours);
+        command.arg("get");
+        cloud(&mut command);
+        command.env("DOCKER_CREDENTIAL_WASM_CONFIG", &config);
+        command
+    };
+    let ecr_login = Path::new(ECR_LOGIN).is_file().then(|| {
+        move || {
+            let mut command = Command::new(ECR_LOGIN);
+            command.arg("get");
+            cloud(&mut command);
+            command.env("AWS_ECR_DISABLE_CACHE", "true");
+            command
+        }
+    });
+
+    // Warm up (and check): each answers, through the whole chain.
+    assert!(answers("docker-credential-wasm", ours_command()));
+    let requests_per_miss = aws.seen().len();
+    if let Some(ecr_login) = &ecr_login {
+        let before = aws.seen().len();
+        if !answers("ecr-login", ecr_login()) {
+            let log = std::fs::read_to_string(home.join(".ecr/log/ecr-login.log")).unwrap_or_default();
+            panic!("ecr-login did not answer the realistic miss; its log:\n{log}");
+        }
+        println!(
+            "realistic ecr miss: {requests_per_miss} upstream requests for docker-credential-wasm, {} for ecr-login",
+            aws.seen().len() - before
+        );
+    }
+
+    let names = ["floor (native)", "ecr miss, wasm", "ecr miss, ecr-login"];
+    let mut stats: Vec<Stats> =
+        names.map(|name| Stats { name, samples: Vec::with_capacity(iterations), failures: 0 }).into();
+    let mut record = |which: usize, (sample, ok): (Sample, bool)| {
+        stats[which].failures += usize::from(!ok);
+        stats[which].samples.push(sample);
+    };
+    for _ in 0..iterations {
+        record(0, run_once(Command::new(floor), REGISTRY.as_bytes()));
+        record(1, run_once(ours_command(), REGISTRY.as_bytes()));
+        if let Some(ecr_login) = &ecr_login {
+            record(2, run_once(ecr_login(), REGISTRY.as_bytes()));
+        }
+    }
+    stats.retain(|stats| !stats.samples.is_empty());
+    super::print_rows(&stats);
+    if let [_, ours, native] = stats.as_slice() {
+        println!(
+            "ratio docker-credential-wasm / ecr-login (medians): {:.2} (min {:.2}, max {:.2})",
+            ours.median().as_secs_f64() / native.median().as_secs_f64(),
+            ours.min().as_secs_f64() / native.min().as_secs_f64(),
+            ours.max().as_secs_f64() / native.max().as_secs_f64(),
+        );
+    } else {
+        println!("ecr-login is not installed ({ECR_LOGIN}): apt-get install amazon-ecr-credential-helper to compare");
+    }
+    phases(&mut || {
+        let mut command = ours_command();
+        command.env("DOCKER_CREDENTIAL_WASM_LOG", "debug");
+        command
+    });
+}
+
+/// Whether `command` answers the registry (what it said, if not, on stderr).
+fn answers(name: &str, mut command: Command) -> bool {
+    use std::io::Write;
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(REGISTRY.as_bytes()).unwrap();
+    let output = child.wait_with_output().unwrap();
+    if !output.status.success() {
+        eprintln!(
+            "{name} did not answer the realistic miss: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    output.status.success()
+}
+
+/// The engine's own phase log over some misses: engine start, component load, instantiate
+/// and call (medians, µs).
+fn phases(command: &mut dyn FnMut() -> Command) {
+    let mut phases: [Vec<u64>; 3] = Default::default();
+    for _ in 0..20 {
+        let mut command = command();
+        let output = command
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut child| {
+                use std::io::Write;
+                child.stdin.take().unwrap().write_all(REGISTRY.as_bytes())?;
+                child.wait_with_output()
+            })
+            .unwrap();
+        let log = String::from_utf8_lossy(&output.stderr);
+        // `plugin "ecr": engine 281 us, load 2823 us, instantiate and call 5073 us`
+        let Some(line) = log.lines().find(|line| line.contains(": engine ") && line.contains(" us, load ")) else {
+            continue;
+        };
+        let numbers: Vec<u64> = line.split(' ').filter_map(|word| word.parse().ok()).collect();
+        for (phase, value) in phases.iter_mut().zip(numbers.iter().rev().take(3).rev()) {
+            phase.push(*value);
+        }
+    }
+    let median = |values: &mut Vec<u64>| {
+        values.sort();
+        values.get(values.len() / 2).copied().unwrap_or_default()
+    };
+    let [engine, load, call] = &mut phases;
+    println!(
+        "engine phases of a realistic miss (median of {}): engine {} us, load {} us, instantiate and call {} us",
+        engine.len(),
+        median(engine),
+        median(load),
+        median(call)
+    );
+}
