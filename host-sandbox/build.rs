@@ -40,6 +40,7 @@ fn precompile(wasm: &Path) -> Result<PathBuf, String> {
     let target = std::env::var("TARGET").map_err(|e| e.to_string())?;
     let mut config = wasmtime::Config::new();
     config.consume_fuel(true);
+    config.native_unwind_info(false);
     config.target(&target).map_err(|e| e.to_string())?;
     let engine = wasmtime::Engine::new(&config).map_err(|e| e.to_string())?;
     let bytes = std::fs::read(wasm).map_err(|e| e.to_string())?;

@@ -392,11 +392,14 @@ impl Drop for Sandbox {
 }
 
 /// The engine settings every component is compiled and run with; `compile` adds Cranelift.
+/// No native unwind information: wasmtime's own backtraces and traps do not use it, and
+/// registering it for every function of a component took about a fifth of a built-in's load.
 /// `build.rs` compiles the built-in plugins with the same settings (a test checks that the
 /// results load).
 fn engine_config(compile: bool) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.consume_fuel(true);
+    config.native_unwind_info(false);
     config.enable_compiler(compile);
     config
 }
