@@ -393,7 +393,7 @@ impl Drop for Sandbox {
 
 /// The engine settings every component is compiled and run with; `compile` adds Cranelift.
 /// No native unwind information: wasmtime's own backtraces and traps do not use it, and
-/// registering it for every function of a component took about a fifth of a built-in's load.
+/// registering it cost about 30 us (5%) of the ecr plugin's load and 4% of its compiled size.
 /// `build.rs` compiles the built-in plugins with the same settings (a test checks that the
 /// results load).
 fn engine_config(compile: bool) -> wasmtime::Config {
