@@ -11,7 +11,6 @@
 //! measures nothing.
 
 use super::{Sample, Stats, run_once};
-
 use std::path::Path;
 use std::process::Command;
 

@@ -517,15 +517,8 @@ fn the_pull_secret_refresher_example_writes_a_secret_from_docker_config() {
     );
     assert_eq!(secret["metadata"], serde_json::json!({"name": "ecr-pull", "namespace": "apps"}));
     let encoded = secret["data"][".dockerconfigjson"].as_str().unwrap();
-    let decoded = Command::new("base64")
-        .arg("-d")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    decoded.stdin.as_ref().unwrap().write_all(encoded.as_bytes()).unwrap();
-    let decoded = String::from_utf8(decoded.wait_with_output().unwrap().stdout).unwrap();
+    use base64::Engine;
+    let decoded = String::from_utf8(base64::engine::general_purpose::STANDARD.decode(encoded).unwrap()).unwrap();
     assert_eq!(
         decoded,
         "{\"auths\":{\"123456789012.dkr.ecr.us-east-1.amazonaws.com\":{\"auth\":\"QVdTOmVjci10b2tlbg==\",\"password\":\"ecr-token\",\"username\":\"AWS\"}}}\n"
