@@ -1,6 +1,7 @@
 //! The plugin error type (the WIT variant `error`) and its `?`-friendly conversions.
 
 use crate::__private::bindings::docker_credential_wasm::plugin::files::FileError;
+use crate::secrets::SecretError;
 
 /// Why a plugin could not answer (the WIT variant `error`). Each case carries a
 /// message for the host log that names the bad value or endpoint; never put a
@@ -48,6 +49,16 @@ impl From<FileError> for Error {
             FileError::NotFound(name) => Error::NotFound(format!("the file {name} does not exist")),
             FileError::TooLarge(name) => Error::InvalidInput(format!("the file {name} is larger than the host allows")),
             FileError::Io(message) => Error::Upstream(message),
+        }
+    }
+}
+
+impl From<SecretError> for Error {
+    fn from(error: SecretError) -> Self {
+        match error {
+            SecretError::NotGranted(m) | SecretError::Locked(m) => Error::Denied(m),
+            SecretError::Unavailable(m) | SecretError::Failed(m) => Error::Upstream(m),
+            SecretError::Invalid(m) => Error::InvalidInput(m),
         }
     }
 }

@@ -206,6 +206,55 @@ pub mod request {
     pub fn service_account_annotations() -> Vec<(String, String)> {
         raw::service_account_annotations()
     }
+
+    /// The server URL exactly as the client sent it (`https://index.docker.io/v1/`,
+    /// `registry.example.com:5000`), for a credential store that keys entries by it as
+    /// Docker's stores do; `None` when the client named an image (since WIT 0.1.2).
+    pub fn server_url() -> Option<String> {
+        raw::server_url()
+    }
+}
+
+/// Secrets the host keeps for this plugin in the user's keyring or password store, in the
+/// namespace its `secrets` grant names (since WIT 0.1.2). Without that grant every call
+/// answers [`SecretError::NotGranted`].
+pub mod secrets {
+    use crate::__private::bindings::docker_credential_wasm::plugin::secrets as raw;
+
+    pub use raw::{Secret, SecretError};
+
+    /// The secret stored under `key`, if there is one.
+    pub fn get(key: &str) -> Result<Option<Secret>, SecretError> {
+        raw::get(key)
+    }
+
+    /// Stores `entry`, replacing whatever was stored under its key.
+    pub fn set(entry: &Secret) -> Result<(), SecretError> {
+        raw::set(entry)
+    }
+
+    /// Removes what is stored under `key`; true if there was something to remove.
+    pub fn delete(key: &str) -> Result<bool, SecretError> {
+        raw::delete(key)
+    }
+
+    /// Every key in the namespace with its account, sorted by key.
+    pub fn list() -> Result<Vec<(String, String)>, SecretError> {
+        raw::list()
+    }
+
+    impl SecretError {
+        /// The text any variant carries.
+        pub fn message(&self) -> &str {
+            match self {
+                SecretError::NotGranted(m)
+                | SecretError::Unavailable(m)
+                | SecretError::Locked(m)
+                | SecretError::Failed(m)
+                | SecretError::Invalid(m) => m,
+            }
+        }
+    }
 }
 
 /// Environment variables: only the names in the plugin's `env` grant are visible.

@@ -90,8 +90,8 @@ pub fn get_without_engine(
 ) -> io::Result<WithoutEngine> {
     let answered = || -> Result<bool, Failure> {
         let (server_url, registry, config) = read_request(stdin, config)?;
-        let plugin = served(&config, &registry)?;
-        let slot = Slot::of(&config, plugin, &registry, &RequestContext::default(), cache);
+        let plugin = served_or_stored(&config, &registry)?;
+        let slot = Slot::of(&config, plugin, &registry, &RequestContext::docker(&server_url), cache);
         let Some(answer) = slot.as_ref().and_then(Slot::fresh) else {
             return Ok(false);
         };
@@ -160,6 +160,7 @@ fn kubelet_response(
         image: Some(request.image.to_string()),
         service_account_token: request.service_account_token.clone(),
         service_account_annotations: request.service_account_annotations.clone(),
+        server_url: None,
     };
     let answer = fetch(&config, &plugin, registry, context, plugins)?;
     let (entry, now) = (&answer.entry, answer.now);
@@ -238,12 +239,20 @@ fn read_request(
     Ok((server_url, registry, config))
 }
 
-/// The plugin serving `registry`, or the not-found answer.
+/// The plugin a route sends `registry` to, or the not-found answer.
 fn served<'c>(config: &'c Config, registry: &Registry) -> Result<&'c PluginConfig, Failure> {
     route(config, registry).ok_or_else(|| not_found(format_args!("no route in {} serves {registry}", config.origin)))
 }
 
-/// The registry and the plugin serving it, or `None` when no route serves it.
+/// The plugin serving `registry` for a Docker client: the one a route sends it to, else
+/// the credential store's (`[store] plugin`), or the not-found answer.
+fn served_or_stored<'c>(config: &'c Config, registry: &Registry) -> Result<&'c PluginConfig, Failure> {
+    route_or_store(config, registry).ok_or_else(|| {
+        not_found(format_args!("no route in {} serves {registry}, and it names no [store] plugin", config.origin))
+    })
+}
+
+/// The plugin a route sends `registry` to, or `None` when no route serves it.
 fn route<'c>(config: &'c Config, registry: &Registry) -> Option<&'c PluginConfig> {
     let route = config.router.route(registry)?;
     logging::log(
@@ -253,6 +262,15 @@ fn route<'c>(config: &'c Config, registry: &Registry) -> Option<&'c PluginConfig
     config.plugins.get(&route.plugin)
 }
 
+/// [`route`], else the credential store's plugin.
+fn route_or_store<'c>(config: &'c Config, registry: &Registry) -> Option<&'c PluginConfig> {
+    route(config, registry).or_else(|| {
+        let store = config.store.plugin.as_ref()?;
+        logging::log(Level::Debug, format_args!("{registry}: no route serves it; the store plugin {store:?} does"));
+        config.plugins.get(store)
+    })
+}
+
 fn get(
     stdin: &[u8],
     out: &mut impl Write,
@@ -260,8 +278,8 @@ fn get(
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
     let (server_url, registry, config) = read_request(stdin, config)?;
-    let plugin = served(&config, &registry)?;
-    let answer = fetch(&config, plugin, &registry, RequestContext::default(), plugins)?;
+    let plugin = served_or_stored(&config, &registry)?;
+    let answer = fetch(&config, plugin, &registry, RequestContext::docker(&server_url), plugins)?;
     protocol::write_credentials(out, &server_url, &answer.entry.username, &answer.entry.secret)?;
     Ok(())
 }
@@ -364,17 +382,77 @@ fn store(
     let request = protocol::read_store_request(stdin).map_err(|e| Failure::Message(e.to_string()))?;
     let registry = Registry::parse(&request.server_url).map_err(|e| host_error(e.into()))?;
     let config = config().map_err(host_error)?;
-    let Some(plugin) = route(&config, &registry) else {
+    let Some(plugin) = route_or_store(&config, &registry) else {
         return Err(host_error(anyhow::anyhow!(
-            "no route serves {registry}, so there is no plugin to store its credentials; add it to [routes] in {}",
+            "no route serves {registry}, so there is no plugin to store its credentials; add it to [routes], or name a credential store plugin (`[store] plugin = \"keyring\"`), in {}",
             config.origin
         )));
     };
+    // A re-login leaves no earlier answer behind in the cache, whatever the plugin does.
+    forget_cached(&config, plugin, &registry, plugins);
+    let context = RequestContext::docker(&request.server_url);
     let credentials = Credentials { username: request.username, secret: request.secret, expires_at: None };
     let answer = plugins
-        .call(&config, plugin, Call::Store(registry.to_string(), credentials))
+        .call(&config, plugin, Call::Store(registry.to_string(), credentials, context))
         .map_err(|e| plugin_failed(plugin, e))?;
-    accept_or_ignore(plugin, "store", answer)
+    accept_or_ignore(&config, plugin, "store", answer)
+}
+
+/// What the plugin serving a login's registry did with it (`import`).
+#[derive(Debug, PartialEq, Eq)]
+pub enum Stored {
+    /// The plugin kept it; it had `previous` for that server URL before.
+    Kept { plugin: String, previous: Option<Credentials> },
+    /// The plugin (if any serves it) mints its own credentials and keeps none.
+    NotKept { plugin: Option<String> },
+}
+
+/// Gives the login for `server_url` to the plugin serving its registry, as `store` does; an
+/// error is the line `store` would print.
+pub fn store_login(
+    config: &Config,
+    server_url: &str,
+    credentials: Credentials,
+    plugins: &mut impl Plugins,
+) -> Result<Stored, String> {
+    let registry = Registry::parse(server_url).map_err(|e| format!("{NAME}: {e}"))?;
+    let Some(plugin) = route_or_store(config, &registry) else {
+        return Ok(Stored::NotKept { plugin: None });
+    };
+    let context = RequestContext::docker(server_url);
+    let previous = match plugins.call(config, plugin, Call::Get(registry.to_string(), context.clone())) {
+        Ok(Ok(Reply::Credentials(previous, _))) => Some(previous),
+        _ => None,
+    };
+    forget_cached(config, plugin, &registry, plugins);
+    match plugins.call(config, plugin, Call::Store(registry.to_string(), credentials, context)) {
+        Ok(Ok(_)) => Ok(Stored::Kept { plugin: plugin.id.clone(), previous }),
+        Ok(Err(PluginError::Unsupported(_))) => Ok(Stored::NotKept { plugin: Some(plugin.id.clone()) }),
+        Ok(Err(error)) => Err(plugin_error(plugin, &error).to_string()),
+        Err(error) => Err(plugin_failed(plugin, error).to_string()),
+    }
+}
+
+/// Undoes [`store_login`]'s `Kept`: puts back what was there, or erases the login.
+pub fn undo_store(config: &Config, server_url: &str, previous: Option<Credentials>, plugins: &mut impl Plugins) {
+    let Ok(registry) = Registry::parse(server_url) else { return };
+    let Some(plugin) = route_or_store(config, &registry) else { return };
+    let context = RequestContext::docker(server_url);
+    let call = match previous {
+        Some(previous) => Call::Store(registry.to_string(), previous, context),
+        None => Call::Erase(registry.to_string(), context),
+    };
+    if !matches!(plugins.call(config, plugin, call), Ok(Ok(_))) {
+        logging::log(Level::Warn, format_args!("could not undo the login stored for {server_url}"));
+    }
+}
+
+/// Drops `plugin`'s cached answer for `registry`, if it has one.
+fn forget_cached(config: &Config, plugin: &PluginConfig, registry: &Registry, plugins: &mut impl Plugins) {
+    let slot = Slot::of(config, plugin, registry, &RequestContext::default(), |c| plugins.credential_cache(c));
+    if let Some(slot) = slot {
+        slot.forget();
+    }
 }
 
 fn erase(
@@ -382,30 +460,44 @@ fn erase(
     config: impl FnOnce() -> anyhow::Result<Config>,
     plugins: &mut impl Plugins,
 ) -> Result<(), Failure> {
-    let (_, registry, config) = read_request(stdin, config)?;
-    let plugin = served(&config, &registry)?;
+    let (server_url, registry, config) = read_request(stdin, config)?;
+    let plugin = served_or_stored(&config, &registry)?;
     // A logout leaves no answer behind in the cache, whatever the plugin does.
-    let slot = Slot::of(&config, plugin, &registry, &RequestContext::default(), |c| plugins.credential_cache(c));
-    if let Some(slot) = slot {
-        slot.forget();
-    }
-    let answer =
-        plugins.call(&config, plugin, Call::Erase(registry.to_string())).map_err(|e| plugin_failed(plugin, e))?;
+    forget_cached(&config, plugin, &registry, plugins);
+    let call = Call::Erase(registry.to_string(), RequestContext::docker(&server_url));
+    let answer = plugins.call(&config, plugin, call).map_err(|e| plugin_failed(plugin, e))?;
     if let Err(PluginError::NotFound(why)) = &answer {
         return Err(not_found(format_args!("plugin {:?}: {}", plugin.id, sanitize(why, MAX_ERROR_CHARS))));
     }
-    accept_or_ignore(plugin, "erase", answer)
+    accept_or_ignore(&config, plugin, "erase", answer)
 }
 
 /// `store`/`erase` succeed when the plugin did it, or when it does not support the action
-/// and the operator chose `ignore-store` (as ecr-login's `AWS_ECR_IGNORE_CREDS_STORAGE`).
-fn accept_or_ignore(plugin: &PluginConfig, action: &str, answer: Result<Reply, PluginError>) -> Result<(), Failure> {
+/// and the operator chose `ignore-store` (as ecr-login's `AWS_ECR_IGNORE_CREDS_STORAGE`),
+/// or the config has a credential store: then Docker sends every `docker login` here, and
+/// a registry whose plugin mints its own credentials has nothing to keep.
+fn accept_or_ignore(
+    config: &Config,
+    plugin: &PluginConfig,
+    action: &str,
+    answer: Result<Reply, PluginError>,
+) -> Result<(), Failure> {
     match answer {
         Ok(_) => Ok(()),
         Err(PluginError::Unsupported(_)) if plugin.ignore_store => {
             logging::log(
                 Level::Info,
                 format_args!("plugin {:?} does not {action} credentials; ignored (ignore-store = true)", plugin.id),
+            );
+            Ok(())
+        }
+        Err(PluginError::Unsupported(_)) if config.store.plugin.is_some() => {
+            logging::log(
+                Level::Info,
+                format_args!(
+                    "plugin {:?} mints its own credentials and does not {action} any; ignored (the store plugin keeps only registries no route serves)",
+                    plugin.id
+                ),
             );
             Ok(())
         }
@@ -421,6 +513,9 @@ fn accept_or_ignore(plugin: &PluginConfig, action: &str, answer: Result<Reply, P
 /// (a plugin routed only by wildcards is asked with none).
 pub fn exact_routes(config: &Config) -> BTreeMap<&str, Vec<String>> {
     let mut routed: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    if let Some(store) = &config.store.plugin {
+        routed.entry(store.as_str()).or_default();
+    }
     for route in config.router.routes() {
         let exact = routed.entry(route.plugin.as_str()).or_default();
         if route.pattern.is_exact() {
@@ -445,7 +540,7 @@ fn list(
                     // A plugin speaks only for the registries routed to it.
                     let routed = Registry::parse(&entry.registry)
                         .ok()
-                        .and_then(|registry| config.router.route(&registry).map(|route| route.plugin == id));
+                        .and_then(|registry| route_or_store(&config, &registry).map(|plugin| plugin.id == id));
                     if routed != Some(true) {
                         logging::log(
                             Level::Warn,

@@ -94,6 +94,15 @@ pub struct RequestContext {
     pub service_account_token: Option<String>,
     /// The service account's annotations the kubelet passed.
     pub service_account_annotations: BTreeMap<String, String>,
+    /// The server URL as a Docker client sent it (not for the kubelet, which names images).
+    pub server_url: Option<String>,
+}
+
+impl RequestContext {
+    /// The context of a Docker client's request for `server_url`.
+    pub fn docker(server_url: &str) -> RequestContext {
+        RequestContext { server_url: Some(server_url.to_string()), ..RequestContext::default() }
+    }
 }
 
 // By hand, so that the token never reaches a log line or a panic message.
@@ -103,6 +112,7 @@ impl fmt::Debug for RequestContext {
             .field("image", &self.image)
             .field("service_account_token", &self.service_account_token.as_ref().map(|_| "<redacted>"))
             .field("service_account_annotations", &self.service_account_annotations)
+            .field("server_url", &self.server_url)
             .finish()
     }
 }
@@ -111,8 +121,8 @@ impl fmt::Debug for RequestContext {
 #[derive(Debug, Clone)]
 pub enum Call {
     Get(String, RequestContext),
-    Store(String, Credentials),
-    Erase(String),
+    Store(String, Credentials, RequestContext),
+    Erase(String, RequestContext),
     List(Vec<String>),
 }
 
@@ -157,12 +167,13 @@ mod tests {
             image: Some("example.com/app".into()),
             service_account_token: Some("eyJhbGciOiJSUzI1NiJ9.secret".into()),
             service_account_annotations: BTreeMap::from([("k".into(), "v".into())]),
+            server_url: None,
         };
         let shown = format!("{context:?}");
         assert!(!shown.contains("eyJ"), "{shown}");
         assert_eq!(
             shown,
-            r#"RequestContext { image: Some("example.com/app"), service_account_token: Some("<redacted>"), service_account_annotations: {"k": "v"} }"#
+            r#"RequestContext { image: Some("example.com/app"), service_account_token: Some("<redacted>"), service_account_annotations: {"k": "v"}, server_url: None }"#
         );
         let credentials = Credentials { username: "u".into(), secret: "hunter2".into(), expires_at: None };
         assert_eq!(

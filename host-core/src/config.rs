@@ -6,7 +6,7 @@
 
 use crate::builtins::{self, Builtin};
 use crate::grants::network::NetworkGrant;
-use crate::grants::{self, FileGrant, Granted, Grants, Limit, LimitKind, Limits};
+use crate::grants::{self, FileGrant, Granted, Grants, Limit, LimitKind, Limits, SecretsNamespace};
 use crate::home::expand_home;
 use crate::router::{Pattern, Route, Router};
 use serde::Deserialize;
@@ -50,6 +50,37 @@ pub struct Config {
     pub network: NetworkConfig,
     /// The `[cache] dir` setting, if any.
     pub cache_dir: Option<PathBuf>,
+    /// The `[store]` table: the credential store.
+    pub store: StoreConfig,
+}
+
+/// The `[store]` table: which plugin keeps the credentials of registries no route serves
+/// (what `docker login` stores with `"credsStore": "wasm"`), and where secrets are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// The plugin that serves every registry no route serves, if any.
+    pub plugin: Option<String>,
+    /// Where plugins' secrets are kept; `None` chooses when first needed.
+    pub backend: Option<SecretBackend>,
+}
+
+/// Where plugins' secrets are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecretBackend {
+    /// The freedesktop Secret Service on the session bus (GNOME Keyring, KeePassXC, KWallet).
+    SecretService,
+    /// The `pass` password store (GnuPG).
+    Pass,
+}
+
+impl SecretBackend {
+    /// Each backend with its name in the config.
+    pub const ALL: [(&str, SecretBackend); 2] =
+        [("secret-service", SecretBackend::SecretService), ("pass", SecretBackend::Pass)];
+
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, b)| *b == self).map(|(name, _)| *name).unwrap_or_default()
+    }
 }
 
 /// The `[network]` table: settings of the host's own HTTP client.
@@ -128,6 +159,15 @@ struct RawConfig {
     network: Option<RawNetwork>,
     #[serde(default)]
     cache: Option<RawCache>,
+    #[serde(default)]
+    store: Option<RawStore>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawStore {
+    plugin: Option<Spanned<String>>,
+    backend: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -153,12 +193,13 @@ struct RawPlugin {
     network: Option<Vec<Spanned<String>>>,
     env: Option<Vec<Spanned<String>>>,
     files: Option<Vec<Spanned<String>>>,
+    secrets: Option<Spanned<String>>,
     memory_mib: Option<Spanned<i64>>,
     deadline_ms: Option<Spanned<i64>>,
     max_requests: Option<Spanned<i64>>,
     #[serde(default)]
     ignore_store: bool,
-    cache: Option<bool>,
+    cache: Option<Spanned<bool>>,
     cache_max_seconds: Option<Spanned<i64>>,
     #[serde(default)]
     cache_stale_fallback: bool,
@@ -225,24 +266,51 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
         plugins.insert(id, plugin);
     }
 
+    // A plugin named by a route or as the store: a [plugins.<id>] table or a built-in,
+    // which then runs with its manifest's grants.
+    let name_plugin = |plugins: &mut BTreeMap<String, PluginConfig>, id: &Spanned<String>, what: String| {
+        let name = id.get_ref();
+        if plugins.contains_key(name) {
+            return Ok(());
+        }
+        if builtins::find(name).is_none() {
+            return Err(locate(
+                id.span(),
+                format!(
+                    "{what} names the plugin {name:?}, which is neither a [plugins.{name}] table nor a built-in plugin ({})",
+                    builtins::names().join(", ")
+                ),
+            ));
+        }
+        plugins.insert(name.clone(), PluginConfig::builtin_default(name));
+        Ok(())
+    };
     let mut routes = Vec::new();
     for (pattern, plugin) in raw.routes {
         let parsed = Pattern::parse(pattern.get_ref()).map_err(|e| locate(pattern.span(), e.to_string()))?;
-        let id = plugin.get_ref();
-        if !plugins.contains_key(id) {
-            if builtins::find(id).is_none() {
-                return Err(locate(
-                    plugin.span(),
-                    format!(
-                        "route {:?} names the plugin {id:?}, which is neither a [plugins.{id}] table nor a built-in plugin ({})",
-                        pattern.get_ref(),
-                        builtins::names().join(", ")
-                    ),
-                ));
-            }
-            plugins.insert(id.clone(), PluginConfig::builtin_default(id));
+        name_plugin(&mut plugins, &plugin, format!("route {:?}", pattern.get_ref()))?;
+        routes.push(Route { pattern: parsed, plugin: plugin.into_inner() });
+    }
+    let mut store = StoreConfig::default();
+    if let Some(raw) = raw.store {
+        if let Some(plugin) = raw.plugin {
+            name_plugin(&mut plugins, &plugin, "[store] plugin".to_string())?;
+            store.plugin = Some(plugin.into_inner());
         }
-        routes.push(Route { pattern: parsed, plugin: id.clone() });
+        if let Some(backend) = raw.backend {
+            let names: Vec<&str> = SecretBackend::ALL.iter().map(|(name, _)| *name).collect();
+            let found = SecretBackend::ALL.iter().find(|(name, _)| name == backend.get_ref());
+            store.backend = Some(found.map(|(_, b)| *b).ok_or_else(|| {
+                locate(
+                    backend.span(),
+                    format!(
+                        "unknown secret store backend {:?}; expected one of: {}",
+                        backend.get_ref(),
+                        names.join(", ")
+                    ),
+                )
+            })?);
+        }
     }
     let log = match raw.log {
         None => LogConfig::default(),
@@ -263,7 +331,7 @@ pub fn parse(text: &str, origin: Origin) -> Result<Config, ConfigError> {
         |path: Spanned<String>| expand_home(path.get_ref()).map(PathBuf::from).map_err(|e| locate(path.span(), e));
     let network = NetworkConfig { ca_bundle: raw.network.and_then(|n| n.ca_bundle).map(home_path).transpose()? };
     let cache_dir = raw.cache.and_then(|c| c.dir).map(home_path).transpose()?;
-    Ok(Config { origin, router: Router::new(routes), plugins, log, network, cache_dir })
+    Ok(Config { origin, router: Router::new(routes), plugins, log, network, cache_dir, store })
 }
 
 impl PluginConfig {
@@ -275,15 +343,17 @@ impl PluginConfig {
             network: Granted::resolve(None, builtin, |m| &m.network),
             env: Granted::resolve(None, builtin, |m| &m.env),
             files: Granted::resolve(None, builtin, |m| &m.files),
+            secrets: Granted::resolve(None, builtin, |m| &m.secrets),
             settings: BTreeMap::new(),
             limits: Limits::default(),
         };
         PluginConfig {
             id: name.to_string(),
             source,
+            // What a plugin keeps in the user's keyring never goes to the disk cache.
+            cache: grants.secrets_namespace().is_none(),
             grants,
             ignore_store: false,
-            cache: true,
             cache_max_seconds: None,
             cache_stale_fallback: false,
         }
@@ -410,6 +480,15 @@ fn resolve_plugin(
             builtin,
             |m| &m.files,
         ),
+        secrets: Granted::resolve(
+            raw.secrets
+                .map(|name| {
+                    SecretsNamespace::parse(name.get_ref()).map(|ns| vec![ns]).map_err(|e| locate(name.span(), e))
+                })
+                .transpose()?,
+            builtin,
+            |m| &m.secrets,
+        ),
         settings,
         limits: Limits {
             memory_mib: limit(raw.memory_mib, &grants::MEMORY_MIB, locate)?,
@@ -418,13 +497,28 @@ fn resolve_plugin(
         },
     };
     let cache_max_seconds = bounded(raw.cache_max_seconds, &grants::CACHE_MAX_SECONDS, locate)?;
+    // What a plugin keeps in the user's keyring never goes to the disk cache.
+    let holds_secrets = grants.secrets_namespace().is_some();
+    let cache = match raw.cache {
+        Some(cache) if *cache.get_ref() && holds_secrets => {
+            return Err(locate(
+                cache.span(),
+                format!(
+                    "plugin {id:?} keeps secrets in the user's keyring (secrets = {:?}), and those are never copied to the credential cache on disk; remove `cache = true`",
+                    grants.secrets_namespace().map(SecretsNamespace::name).unwrap_or_default()
+                ),
+            ));
+        }
+        Some(cache) => cache.into_inner(),
+        None => !holds_secrets,
+    };
 
     Ok(PluginConfig {
         id: id.to_string(),
         source,
         grants,
         ignore_store: raw.ignore_store,
-        cache: raw.cache.unwrap_or(true),
+        cache,
         cache_max_seconds,
         cache_stale_fallback: raw.cache_stale_fallback,
     })

@@ -60,13 +60,7 @@ impl fmt::Display for Change {
 /// file's contents, `None` when it does not exist). An error says why the file cannot be
 /// edited; nothing is to be written then.
 pub fn edit(text: Option<&str>, client: Client, edit: &Edit) -> Result<(Option<String>, Vec<Change>), String> {
-    let mut fields: IndexMap<String, Box<RawValue>> = match text.map(str::trim) {
-        None | Some("") => IndexMap::new(),
-        Some(text) => serde_json::from_str(text).map_err(|e| match e.classify() {
-            serde_json::error::Category::Data => "it is JSON, but not an object".to_string(),
-            _ => format!("it is not valid JSON: {e}"),
-        })?,
-    };
+    let mut fields = parse_object(text)?;
     let mut changes = Vec::new();
     if edit.creds_store {
         let current: Option<String> = field(&fields, "credsStore")?;
@@ -105,6 +99,102 @@ pub fn edit(text: Option<&str>, client: Client, edit: &Edit) -> Result<(Option<S
         return Ok((None, changes));
     }
     Ok((Some(tab_indented(&fields) + "\n"), changes))
+}
+
+/// A login kept in plain text in a client's file (base64 is not encryption): its key as the
+/// client wrote it, and its credentials. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PlainLogin {
+    pub key: String,
+    pub username: String,
+    pub secret: String,
+}
+
+impl fmt::Debug for PlainLogin {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PlainLogin").field("key", &self.key).field("username", &self.username).finish_non_exhaustive()
+    }
+}
+
+/// One `auths` entry as Docker and containers/image write it.
+#[derive(serde::Deserialize, Default)]
+struct AuthEntry {
+    #[serde(default)]
+    auth: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    identitytoken: String,
+}
+
+/// The plain-text logins of the file `text`, in its order: `auths` entries with an `auth`
+/// (base64 of `user:password`), a `username` and `password`, or an `identitytoken` (stored
+/// as Docker's credential stores keep one: user `<token>`). Placeholders (`{}`, what Docker
+/// leaves beside a credential store) hold none. An entry that cannot be read is an error
+/// naming its key.
+pub fn plain_logins(text: &str) -> Result<Vec<PlainLogin>, String> {
+    use base64::Engine;
+    let fields: IndexMap<String, Box<RawValue>> = parse_object(Some(text))?;
+    let auths: IndexMap<String, AuthEntry> = field(&fields, "auths")?.unwrap_or_default();
+    let mut logins = Vec::new();
+    for (key, entry) in auths {
+        let (username, secret) = if !entry.identitytoken.is_empty() {
+            ("<token>".to_string(), entry.identitytoken)
+        } else if !entry.auth.is_empty() {
+            let engine = base64::engine::general_purpose::GeneralPurpose::new(
+                &base64::alphabet::STANDARD,
+                base64::engine::GeneralPurposeConfig::new()
+                    .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+            );
+            let decoded = engine.decode(entry.auth.trim()).ok().and_then(|bytes| String::from_utf8(bytes).ok());
+            let Some((username, secret)) = decoded.as_deref().and_then(|text| text.split_once(':')) else {
+                return Err(format!("the login for {key:?} is not base64 of `user:password`"));
+            };
+            (username.to_string(), secret.to_string())
+        } else if !entry.username.is_empty() {
+            (entry.username, entry.password)
+        } else {
+            continue;
+        };
+        logins.push(PlainLogin { key, username, secret });
+    }
+    Ok(logins)
+}
+
+/// `text` without the logins of `moved` (keys of `auths`) and, for Docker, with `credsStore`
+/// set to `helper`. Docker's entries stay as `{}`: Docker itself keeps that placeholder beside
+/// a credential store, and `docker logout` looks for it. Every other field is kept as written.
+pub fn without_logins(text: &str, client: Client, moved: &[String], helper: &str) -> Result<String, String> {
+    let mut fields: IndexMap<String, Box<RawValue>> = parse_object(Some(text))?;
+    let mut auths: IndexMap<String, Box<RawValue>> = field(&fields, "auths")?.unwrap_or_default();
+    for key in moved {
+        match client {
+            Client::Docker => {
+                auths.insert(key.clone(), raw(&serde_json::Map::new()));
+            }
+            Client::Containers => {
+                auths.shift_remove(key);
+            }
+        }
+    }
+    fields.insert("auths".into(), pretty(&auths));
+    if client == Client::Docker {
+        fields.insert("credsStore".into(), raw(&helper));
+    }
+    Ok(tab_indented(&fields) + "\n")
+}
+
+/// The file's top-level object (`None` or blank: an empty one).
+fn parse_object(text: Option<&str>) -> Result<IndexMap<String, Box<RawValue>>, String> {
+    match text.map(str::trim) {
+        None | Some("") => Ok(IndexMap::new()),
+        Some(text) => serde_json::from_str(text).map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => "it is JSON, but not an object".to_string(),
+            _ => format!("it is not valid JSON: {e}"),
+        }),
+    }
 }
 
 /// `value` as Docker writes its config: indented with tabs.
@@ -195,6 +285,35 @@ mod tests {
         );
         let (new, changes) = edit(Some("{\"credsStore\":\"desktop\"}"), Client::Docker, &store).unwrap();
         assert_eq!((new, changes), (None, vec![Change::Kept { key: "credsStore".into(), helper: "desktop".into() }]));
+    }
+
+    #[test]
+    fn plain_logins_are_read_and_moved_out_keeping_everything_else() {
+        let text = "{\n\t\"auths\": {\n\t\t\"https://index.docker.io/v1/\": {\"auth\": \"YWxpY2U6cGE6c3M=\", \"email\": \"a@example.com\"},\n\t\t\"registry.example\": {\"identitytoken\": \"refresh-token\"},\n\t\t\"placeholder.example\": {},\n\t\t\"quay.io\": {\"username\": \"bob\", \"password\": \"pw\"}\n\t},\n\t\"psFormat\": \"table\"\n}\n";
+        let logins = plain_logins(text).unwrap();
+        let seen: Vec<_> = logins.iter().map(|l| (l.key.as_str(), l.username.as_str(), l.secret.as_str())).collect();
+        assert_eq!(
+            seen,
+            [
+                ("https://index.docker.io/v1/", "alice", "pa:ss"),
+                ("registry.example", "<token>", "refresh-token"),
+                ("quay.io", "bob", "pw"),
+            ]
+        );
+        assert!(!format!("{logins:?}").contains("pa:ss"));
+        let moved = ["https://index.docker.io/v1/".to_string(), "quay.io".to_string()];
+        assert_eq!(
+            without_logins(text, Client::Docker, &moved, "wasm").unwrap(),
+            "{\n\t\"auths\": {\n\t\t\"https://index.docker.io/v1/\": {},\n\t\t\"registry.example\": {\"identitytoken\": \"refresh-token\"},\n\t\t\"placeholder.example\": {},\n\t\t\"quay.io\": {}\n\t},\n\t\"psFormat\": \"table\",\n\t\"credsStore\": \"wasm\"\n}\n"
+        );
+        assert_eq!(
+            without_logins(text, Client::Containers, &moved, "wasm").unwrap(),
+            "{\n\t\"auths\": {\n\t\t\"registry.example\": {\"identitytoken\": \"refresh-token\"},\n\t\t\"placeholder.example\": {}\n\t},\n\t\"psFormat\": \"table\"\n}\n"
+        );
+        assert_eq!(
+            plain_logins("{\"auths\": {\"bad.example\": {\"auth\": \"!!\"}}}").unwrap_err(),
+            "the login for \"bad.example\" is not base64 of `user:password`"
+        );
     }
 
     #[test]

@@ -119,6 +119,41 @@ impl FileGrant {
     }
 }
 
+/// The namespace of the secrets a plugin may keep through the host (`secrets = "<name>"`):
+/// its entries, and only those, are what its `secrets` calls read and write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretsNamespace(String);
+
+impl SecretsNamespace {
+    /// The namespace laid out as Docker's own credential stores lay out their entries
+    /// (docker-credential-secretservice's item attributes, docker-credential-pass's
+    /// `docker-credential-helpers/` folder), shared with them.
+    pub const DOCKER: &str = "docker-credential-helpers";
+
+    /// The namespace `name`, or why it is not one.
+    pub fn parse(name: &str) -> Result<SecretsNamespace, String> {
+        let valid = name.len() <= 64
+            && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        match valid {
+            true => Ok(SecretsNamespace(name.to_string())),
+            false => Err(format!(
+                "invalid secrets namespace {name:?}: expected lower-case letters, digits and `-` (at most 64), e.g. \"{}\"",
+                Self::DOCKER
+            )),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether this is the layout shared with Docker's credential stores.
+    pub fn is_docker(&self) -> bool {
+        self.0 == Self::DOCKER
+    }
+}
+
 /// An environment variable name, or why it is not one.
 pub fn parse_env_name(name: &str) -> Result<String, String> {
     let mut bytes = name.bytes();
@@ -197,12 +232,19 @@ pub struct Grants {
     pub network: Granted<NetworkGrant>,
     pub env: Granted<String>,
     pub files: Granted<FileGrant>,
+    /// The namespace of the user's keyring the plugin may keep secrets in (at most one).
+    pub secrets: Granted<SecretsNamespace>,
     /// The operator's `[plugins.<id>.settings]`.
     pub settings: BTreeMap<String, String>,
     pub limits: Limits,
 }
 
 impl Grants {
+    /// The secrets namespace granted, if any.
+    pub fn secrets_namespace(&self) -> Option<&SecretsNamespace> {
+        self.secrets.items().first()
+    }
+
     /// Everything besides the plugin and registry that can change a plugin's answer, for the
     /// credential cache key: settings, the values of granted environment variables (as
     /// `lookup` reports them) and the identity of granted files (size, device, inode,
@@ -249,6 +291,7 @@ mod tests {
             files: Granted::resolve(Some(vec![FileGrant::parse(&path.display().to_string()).unwrap()]), None, |m| {
                 &m.files
             }),
+            secrets: Granted::resolve(None, None, |m| &m.secrets),
             settings: BTreeMap::new(),
             limits: Limits::default(),
         };

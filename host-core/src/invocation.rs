@@ -114,7 +114,7 @@ pub fn is_provider_name(program: &str) -> bool {
 
 impl DropIn {
     /// `config` as this drop-in serves it: only its plugin's routes (the embedded default's
-    /// and the config's), to its plugin (the config's `[plugins.<name>]` table if it has
+    /// and the config's, and no credential store), to its plugin (the config's `[plugins.<name>]` table if it has
     /// one, else the built-in's defaults), with the knobs set in the environment (`env`)
     /// applied. Returns a line for the log per knob set.
     pub fn apply(&self, config: &mut Config, env: impl Fn(&str) -> Option<String>) -> Vec<String> {
@@ -147,6 +147,8 @@ impl DropIn {
         };
         let routes = default.iter().flat_map(|default| default.router.routes()).chain(config.router.routes());
         config.router = Router::new(routes.filter(|route| route.plugin == self.plugin).cloned().collect());
+        // The helper it replaces keeps no other registry's logins.
+        config.store = config::StoreConfig::default();
         applied
     }
 }

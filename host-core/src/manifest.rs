@@ -3,7 +3,7 @@
 //! each grant list; `audit` shows the result.
 
 use crate::grants::network::NetworkGrant;
-use crate::grants::{FileGrant, parse_env_name};
+use crate::grants::{FileGrant, SecretsNamespace, parse_env_name};
 use serde::Deserialize;
 
 /// A parsed `manifest.toml`.
@@ -17,6 +17,8 @@ pub struct Manifest {
     pub env: Vec<String>,
     /// Files the plugin reads by default.
     pub files: Vec<FileGrant>,
+    /// The secrets namespace the plugin keeps its entries in, if any (none or one).
+    pub secrets: Vec<SecretsNamespace>,
     /// The setting keys the plugin understands; others are config errors.
     pub settings: Vec<String>,
 }
@@ -32,6 +34,7 @@ struct RawManifest {
     env: Vec<String>,
     #[serde(default)]
     files: Vec<String>,
+    secrets: Option<String>,
     #[serde(default)]
     settings: Vec<String>,
 }
@@ -47,6 +50,7 @@ impl Manifest {
             network: network?,
             env: raw.env.iter().map(|name| parse_env_name(name)).collect::<Result<_, _>>()?,
             files: raw.files.iter().map(|path| FileGrant::parse(path)).collect::<Result<_, _>>()?,
+            secrets: raw.secrets.as_deref().map(SecretsNamespace::parse).transpose()?.into_iter().collect(),
             settings: raw.settings,
         })
     }

@@ -5,6 +5,7 @@
 use crate::bindings;
 use crate::builtin_code;
 use crate::capabilities::memory::{self, Exceeded, MemoryBudget};
+use crate::capabilities::secrets::StoreChoice;
 use crate::capabilities::{CallSetup, Capabilities, HasCapabilities, env, log::PluginLog};
 use crate::components::{self, CodeSource};
 use crate::world::{Inspection, check_exports, check_imports};
@@ -97,6 +98,7 @@ pub struct Sandbox {
     compiler: std::sync::OnceLock<Engine>,
     linker: Linker<State>,
     ca_bundle: Option<std::path::PathBuf>,
+    store: StoreChoice,
     cache: Option<CacheDir>,
     /// Runs each call, with its HTTP requests and its deadline, on this thread: no threads
     /// to start and no hand-offs between threads while a plugin waits for an answer. Only
@@ -112,8 +114,13 @@ pub struct LoadedPlugin {
 
 impl Sandbox {
     /// A sandbox whose plugins' HTTPS requests also trust the PEM certificates in
-    /// `ca_bundle`, and which keeps compiled components in `cache`.
-    pub fn new(ca_bundle: Option<std::path::PathBuf>, cache: Option<CacheDir>) -> anyhow::Result<Sandbox> {
+    /// `ca_bundle`, whose plugins' secrets go to the `store` the operator chose, and which
+    /// keeps compiled components in `cache`.
+    pub fn new(
+        ca_bundle: Option<std::path::PathBuf>,
+        store: StoreChoice,
+        cache: Option<CacheDir>,
+    ) -> anyhow::Result<Sandbox> {
         let engine = Engine::new(&engine_config(false))?;
         let mut linker = Linker::new(&engine);
         link_wasi(&mut linker)?;
@@ -123,7 +130,15 @@ impl Sandbox {
             .enable_time()
             .build()
             .context("cannot start the I/O runtime")?;
-        Ok(Sandbox { engine, compiler: std::sync::OnceLock::new(), linker, ca_bundle, cache, runtime: Some(runtime) })
+        Ok(Sandbox {
+            engine,
+            compiler: std::sync::OnceLock::new(),
+            linker,
+            ca_bundle,
+            store,
+            cache,
+            runtime: Some(runtime),
+        })
     }
 
     /// Loads the plugin `config` names, compiled (from the precompiled cache when it holds
@@ -260,6 +275,7 @@ impl Sandbox {
             log: &log,
             memory: &budget,
             ca_bundle: self.ca_bundle.as_deref(),
+            store: &self.store,
         };
         let state = State {
             wasi,
@@ -288,10 +304,14 @@ impl Sandbox {
                         if store.data().capabilities.request.image_read { Scope::Image } else { Scope::Registry };
                     answer.map(|credentials| Reply::Credentials(credentials.into(), scope))
                 }
-                Call::Store(registry, credentials) => {
+                Call::Store(registry, credentials, context) => {
+                    store.data_mut().capabilities.request.context = context;
                     helper.call_save(&mut store, &registry, &credentials.into()).await?.map(|()| Reply::Done)
                 }
-                Call::Erase(registry) => helper.call_erase(&mut store, &registry).await?.map(|()| Reply::Done),
+                Call::Erase(registry, context) => {
+                    store.data_mut().capabilities.request.context = context;
+                    helper.call_erase(&mut store, &registry).await?.map(|()| Reply::Done)
+                }
                 Call::List(routed) => helper
                     .call_list(&mut store, &routed)
                     .await?
@@ -455,7 +475,7 @@ mod tests {
 
     #[test]
     fn every_builtin_is_compiled_at_build_time_for_this_engine() {
-        let sandbox = Sandbox::new(None, None).unwrap();
+        let sandbox = Sandbox::new(None, StoreChoice::default(), None).unwrap();
         for builtin in host_core::builtins::BUILTINS {
             let code = builtin_code::find(builtin.name).unwrap_or_else(|| panic!("no code for {}", builtin.name));
             let compiled = code.compiled.unwrap_or_else(|| panic!("{} was not compiled at build time", builtin.name));

@@ -7,7 +7,7 @@ use anyhow::bail;
 
 /// The WIT package every plugin is built against, and its version.
 pub const WIT_PACKAGE: &str = "docker-credential-wasm:plugin";
-pub const WIT_VERSION: &str = "0.1.1";
+pub const WIT_VERSION: &str = "0.1.2";
 
 /// The world's own shared types, which every plugin imports.
 const TYPES: &str = "docker-credential-wasm:plugin/types";
@@ -177,7 +177,7 @@ mod tests {
         let err = check_imports(["wasi:io/streams@0.2.4", "wasi:sockets/tcp@0.2.4"].into_iter()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "it imports wasi:sockets/tcp@0.2.4, which plugins may not use (no wasi:sockets; network only through wasi:http); plugins may import WASI 0.2.x (cli, clocks, filesystem, http, io, random) and docker-credential-wasm:plugin@0.1.x (types, log, settings, files, request)"
+            "it imports wasi:sockets/tcp@0.2.4, which plugins may not use (no wasi:sockets; network only through wasi:http); plugins may import WASI 0.2.x (cli, clocks, filesystem, http, io, random) and docker-credential-wasm:plugin@0.1.x (types, log, settings, files, request, secrets)"
         );
         let err = check_imports(["evil:x/y@1.0.0"].into_iter()).unwrap_err();
         assert!(
@@ -202,12 +202,12 @@ mod tests {
         let newer = check_exports(["docker-credential-wasm:plugin/helper@0.2.0"].into_iter()).unwrap_err();
         assert_eq!(
             newer.to_string(),
-            "it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.1; rebuild it with guest-sdk 0.1.1"
+            "it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.2; rebuild it with guest-sdk 0.1.2"
         );
         let none = check_exports(["wasi:cli/run@0.2.0"].into_iter()).unwrap_err();
         assert_eq!(
             none.to_string(),
-            "it is not a docker-credential-wasm plugin: it does not export docker-credential-wasm:plugin/helper@0.1.1 (its exports: wasi:cli/run@0.2.0)"
+            "it is not a docker-credential-wasm plugin: it does not export docker-credential-wasm:plugin/helper@0.1.2 (its exports: wasi:cli/run@0.2.0)"
         );
     }
 }

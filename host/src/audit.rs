@@ -6,7 +6,7 @@
 
 use host_core::config::{Config, PluginConfig, PluginSource};
 use host_core::grants::network::{HostGrant, NetworkGrant, Target, TargetHost};
-use host_core::grants::{Granted, Origin};
+use host_core::grants::{Granted, Origin, SecretsNamespace};
 use host_core::manifest::Manifest;
 use host_sandbox::{Inspection, WIT_PACKAGE};
 use serde::Serialize;
@@ -49,6 +49,8 @@ pub struct PluginReport {
     pub network: Vec<GrantLine>,
     pub env: Vec<GrantLine>,
     pub files: Vec<GrantLine>,
+    /// The namespace of the user's keyring it may keep secrets in (none or one).
+    pub secrets: Vec<GrantLine>,
     /// The keys of the operator's settings (values are not shown).
     pub settings: Vec<String>,
     pub limits: Vec<Limit>,
@@ -107,7 +109,8 @@ impl Report {
                 .collect();
             rows(&mut out, "imports", &imports);
             row(&mut out, "code", p.code.as_deref().unwrap_or("-"));
-            for (name, grants) in [("network", &p.network), ("env", &p.env), ("files", &p.files)] {
+            let secrets = [("network", &p.network), ("env", &p.env), ("files", &p.files), ("secrets", &p.secrets)];
+            for (name, grants) in secrets {
                 let lines: Vec<String> = grants
                     .iter()
                     .map(|g| {
@@ -162,6 +165,10 @@ fn audit_plugin(
         .iter()
         .filter(|route| route.plugin == plugin.id)
         .map(|route| route.pattern.to_string())
+        .chain(
+            (config.store.plugin.as_deref() == Some(plugin.id.as_str()))
+                .then(|| "every registry no route serves ([store] plugin)".to_string()),
+        )
         .collect();
     let (inspection, error) = match inspect(plugin) {
         Ok(inspection) => {
@@ -188,8 +195,17 @@ fn audit_plugin(
         network: grant_lines(&grants.network, ToString::to_string, |g| network_widens(g, &manifest.network)),
         env: grant_lines(&grants.env, Clone::clone, |name| !manifest.env.contains(name)),
         files: grant_lines(&grants.files, |g| g.written.clone(), |g| !manifest.files.contains(g)),
+        secrets: grant_lines(&grants.secrets, secrets_line, |ns| !manifest.secrets.contains(ns)),
         settings: grants.settings.keys().cloned().collect(),
         limits: limits.into(),
+    }
+}
+
+/// A secrets namespace, saying whose entries it shares.
+fn secrets_line(namespace: &SecretsNamespace) -> String {
+    match namespace.is_docker() {
+        true => format!("{} (shared with docker-credential-secretservice and -pass)", namespace.name()),
+        false => namespace.name().to_string(),
     }
 }
 

@@ -114,6 +114,24 @@ enum Command {
         #[arg(long, value_name = "NAME", default_value = "wasm")]
         helper: String,
     },
+    /// Move the plain-text logins of Docker's config.json (or containers' auth.json) into
+    /// the credential store, and rewrite the file without them, with "credsStore": "wasm".
+    /// If any login cannot be stored, nothing changes
+    #[command(
+        after_help = "Examples:\n  docker-credential-wasm import --dry-run\n  docker-credential-wasm import\n  docker-credential-wasm import --containers"
+    )]
+    Import {
+        /// Print what would move without storing or writing anything
+        #[arg(long)]
+        dry_run: bool,
+        /// Import containers' auth.json ($REGISTRY_AUTH_FILE, else
+        /// $XDG_CONFIG_HOME/containers/auth.json) instead of Docker's config.json
+        #[arg(long)]
+        containers: bool,
+        /// The file to import from instead
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
     /// Print a .dockerconfigjson ({"auths": ...}) with credentials from the plugins for
     /// each registry: a Kubernetes image pull secret, or an authfile for skopeo and podman.
     /// Prints nothing and exits 1 if any registry gets no credentials.
@@ -258,6 +276,10 @@ pub fn run() -> anyhow::Result<ExitCode> {
                 file: file.clone(),
             };
             return crate::configure::run(&load_config(cli.config.as_deref())?, request, &mut out);
+        }
+        Command::Import { dry_run, containers, file } => {
+            let config = load_config(cli.config.as_deref())?;
+            return crate::import::run(&config, *containers, file.clone(), *dry_run, &mut out);
         }
         Command::Doctor { registry, json } => {
             let capture = logging::capture(Level::Debug);

@@ -103,7 +103,7 @@ fn registries(config: &Config, given: &[String], out: &mut impl Write) -> anyhow
 
 /// `$DOCKER_CONFIG/config.json` or `~/.docker/config.json`; for containers,
 /// `$REGISTRY_AUTH_FILE` or `${XDG_CONFIG_HOME:-~/.config}/containers/auth.json`.
-fn default_file(client: Client) -> anyhow::Result<PathBuf> {
+pub fn default_file(client: Client) -> anyhow::Result<PathBuf> {
     let env = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty()).map(PathBuf::from);
     let home = || home::home_dir().context("there is no home directory; name the file with --file");
     Ok(match client {

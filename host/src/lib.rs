@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod configure;
 mod doctor;
+mod import;
 mod plugin_dev;
 mod plugins;
 

@@ -58,6 +58,7 @@ pub fn run(config: &Config, request: RunRequest, out: &mut impl Write) -> anyhow
             network: Granted::resolve(Some(network), None, |m| &m.network),
             env: Granted::resolve(Some(env), None, |m| &m.env),
             files: Granted::resolve(Some(files), None, |m| &m.files),
+            secrets: Granted::resolve(None, None, |m| &m.secrets),
             settings,
             limits: Limits::default(),
         },

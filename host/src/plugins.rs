@@ -10,6 +10,7 @@ use host_core::call::{Call, CallOutcome, PluginError, RegistryEntry, Reply};
 use host_core::config::{self, Config, PluginConfig};
 use host_core::logging::{self, Level, MAX_PLUGIN_TEXT_CHARS, sanitize};
 use host_sandbox::Sandbox;
+use host_sandbox::capabilities::secrets::StoreChoice;
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -72,7 +73,8 @@ impl WasmPlugins {
 
 /// The sandbox for `config`'s plugins, keeping compiled code in `cache`.
 pub fn sandbox(config: &Config, cache: Option<CacheDir>) -> anyhow::Result<Sandbox> {
-    Sandbox::new(config.network.ca_bundle.clone(), cache).context("cannot start the WebAssembly engine")
+    let store = StoreChoice { backend: config.store.backend, config: config.origin.to_string() };
+    Sandbox::new(config.network.ca_bundle.clone(), store, cache).context("cannot start the WebAssembly engine")
 }
 
 /// Compiles every configured plugin into the cache (the `precompile` command); exit code 1

@@ -11,24 +11,26 @@ use std::path::Path;
 fn the_embedded_default_shows_its_plugins_and_exactly_their_manifest_grants() {
     let output = Sandbox::new().run(&["audit"], "", &[]);
     assert_eq!(output.code, 0, "{}", output.stderr);
-    for id in ["acr", "ecr", "gcr"] {
+    for id in ["acr", "ecr", "gcr", "keyring"] {
         assert!(output.stdout.contains(&format!("\nplugin \"{id}\"  built-in {id}\n")), "{}", output.stdout);
     }
-    assert_eq!(output.stdout.matches("  status    ok\n").count(), 3, "{}", output.stdout);
+    assert_eq!(output.stdout.matches("  status    ok\n").count(), 4, "{}", output.stdout);
     let json = Sandbox::new().run(&["audit", "--json"], "", &[]);
     let report: serde_json::Value = serde_json::from_str(&json.stdout).unwrap();
     let plugins = report["plugins"].as_array().unwrap();
     let ids: Vec<&str> = plugins.iter().map(|p| p["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, ["acr", "ecr", "gcr"]);
+    assert_eq!(ids, ["acr", "ecr", "gcr", "keyring"]);
     for plugin in plugins {
         let id = plugin["id"].as_str().unwrap();
-        assert_eq!(plugin["world"].as_str(), Some("0.1.1"), "{id}");
+        assert_eq!(plugin["world"].as_str(), Some("0.1.2"), "{id}");
         let path = format!("{}/../plugins/{id}/manifest.toml", env!("CARGO_MANIFEST_DIR"));
         let manifest: toml::Table = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
         for list in ["network", "env", "files"] {
             let grants = plugin[list].as_array().unwrap();
             let shown: Vec<&str> = grants.iter().map(|g| g["grant"].as_str().unwrap()).collect();
-            let declared: Vec<&str> = manifest[list].as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect();
+            let declared: Vec<&str> = manifest
+                .get(list)
+                .map_or(vec![], |l| l.as_array().unwrap().iter().map(|g| g.as_str().unwrap()).collect());
             assert_eq!(shown, declared, "{id} {list}");
             assert!(grants.iter().all(|g| g["origin"] == "manifest" && g["widens"] == false), "{id} {list}");
         }
@@ -37,7 +39,19 @@ fn the_embedded_default_shows_its_plugins_and_exactly_their_manifest_grants() {
             imports.iter().all(|i| !i.starts_with("wasi:sockets") && !i.starts_with("wasi:filesystem")),
             "{imports:?}"
         );
-        assert!(imports.contains(&"wasi:http/outgoing-handler@0.2.12"), "{imports:?}");
+        // Network for the token minters; the keyring for the store, and nothing else.
+        let (network, secrets) = (imports.contains(&"wasi:http/outgoing-handler@0.2.12"), plugin["secrets"].clone());
+        match id {
+            "keyring" => {
+                assert!(!network, "{imports:?}");
+                assert_eq!(
+                    secrets,
+                    serde_json::json!([{"grant": "docker-credential-helpers (shared with docker-credential-secretservice and -pass)", "origin": "manifest", "widens": false}])
+                );
+                assert_eq!(plugin["routes"], serde_json::json!(["every registry no route serves ([store] plugin)"]));
+            }
+            _ => assert!(network && secrets == serde_json::json!([]), "{id}: {imports:?} {secrets}"),
+        }
     }
 }
 
@@ -67,7 +81,7 @@ fn a_custom_config_shows_effective_grants_their_origin_and_refusals() {
 
     let static_plugin = plugin("static");
     assert_eq!(static_plugin["source"], "built-in static");
-    assert_eq!(static_plugin["world"], "0.1.1");
+    assert_eq!(static_plugin["world"], "0.1.2");
     assert_eq!(static_plugin["routes"], serde_json::json!(["127.0.0.1:5000"]));
     assert_eq!(
         static_plugin["env"],
@@ -86,7 +100,7 @@ fn a_custom_config_shows_effective_grants_their_origin_and_refusals() {
     assert_eq!(static_plugin["error"], serde_json::Value::Null);
     assert_eq!(static_plugin["sha256"].as_str().unwrap().len(), 64);
     let imports: Vec<&str> = static_plugin["imports"].as_array().unwrap().iter().map(|i| i.as_str().unwrap()).collect();
-    assert!(imports.contains(&"docker-credential-wasm:plugin/settings@0.1.1"), "{imports:?}");
+    assert!(imports.contains(&"docker-credential-wasm:plugin/settings@0.1.2"), "{imports:?}");
     assert!(imports.iter().all(|i| !i.starts_with("wasi:sockets") && !i.starts_with("wasi:filesystem")), "{imports:?}");
 
     let hostile_plugin = plugin("hostile");

@@ -328,9 +328,20 @@ fn the_kubelet_gets_the_token_for_half_its_life_and_pods_exchange_their_own_toke
 fn docker_login_fails_clearly_unless_the_operator_ignores_store() {
     let setup = Setup::new();
     let stored = format!(r#"{{"ServerURL":"{REGISTRY}","Username":"AWS","Secret":"x"}}"#);
+    // A config without a credential store: `docker login` to ECR is an error that says what to do.
+    let config = setup.config(&[], "");
     failed(
-        &setup.run(&["store"], &stored, &[]),
+        &setup.run(&["--config", config.to_str().unwrap(), "store"], &stored, &[]),
         "docker-credential-wasm: plugin \"ecr\" does not store credentials; to let `docker login` and `docker logout` succeed without it, set ignore-store = true in [plugins.ecr]",
+    );
+    // The embedded default has one (`"credsStore": "wasm"` sends every login here): accepted
+    // and not kept, since the plugin mints its own.
+    let output = setup.run(&["--log-level", "info", "store"], &stored, &[]);
+    assert_eq!((output.stdout.as_str(), output.code), ("", 0));
+    assert!(
+        output.stderr.contains("plugin \"ecr\" mints its own credentials and does not store any; ignored"),
+        "{}",
+        output.stderr
     );
     let config = setup.config(&[], "ignore-store = true");
     let output = setup.run(&["--config", config.to_str().unwrap(), "store"], &stored, &[]);

@@ -117,7 +117,7 @@ fn config_errors_name_the_file_line_and_key() {
         answer(output),
         out(
             &format!(
-                "docker-credential-wasm: {}:4:1: unknown key `setting`, expected one of `builtin`, `path`, `sha256`, `settings`, `network`, `env`, `files`, `memory-mib`, `deadline-ms`, `max-requests`, `ignore-store`, `cache`, `cache-max-seconds`, `cache-stale-fallback`\n",
+                "docker-credential-wasm: {}:4:1: unknown key `setting`, expected one of `builtin`, `path`, `sha256`, `settings`, `network`, `env`, `files`, `secrets`, `memory-mib`, `deadline-ms`, `max-requests`, `ignore-store`, `cache`, `cache-max-seconds`, `cache-stale-fallback`\n",
                 path.display()
             ),
             1

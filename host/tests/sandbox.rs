@@ -243,7 +243,7 @@ fn a_plugin_built_for_another_world_version_is_refused_by_name() {
     assert_eq!(
         (output.stdout.as_str(), output.code),
         (
-            "docker-credential-wasm: plugin \"future\" failed: cannot load it: it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.1; rebuild it with guest-sdk 0.1.1\n",
+            "docker-credential-wasm: plugin \"future\" failed: cannot load it: it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.2; rebuild it with guest-sdk 0.1.2\n",
             1
         )
     );

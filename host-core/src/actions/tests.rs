@@ -60,7 +60,7 @@ fn get_echoes_the_server_url_as_sent_and_passes_the_normalised_registry() {
         "{\"ServerURL\":\"http://127.0.0.1:5000/v2/\",\"Username\":\"\\u003ctoken\\u003e\",\"Secret\":\"refresh\"}\n"
     );
     assert_eq!(code, ExitCode::SUCCESS);
-    assert_eq!(plugins.calls, vec![("static".to_string(), "Get(\"127.0.0.1:5000\", RequestContext { image: None, service_account_token: None, service_account_annotations: {} })".to_string())]);
+    assert_eq!(plugins.calls, vec![("static".to_string(), "Get(\"127.0.0.1:5000\", RequestContext { image: None, service_account_token: None, service_account_annotations: {}, server_url: Some(\"http://127.0.0.1:5000/v2/\") })".to_string())]);
 }
 
 #[test]
@@ -180,14 +180,14 @@ fn a_config_error_is_reported_not_hidden_as_not_found() {
     assert_eq!(code, ExitCode::FAILURE);
     assert_eq!(
         String::from_utf8(out).unwrap(),
-        "docker-credential-wasm: <embedded default config>:2:7: route \"x\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (acr, ecr, gcr, static)\n"
+        "docker-credential-wasm: <embedded default config>:2:7: route \"x\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (acr, ecr, gcr, keyring, static)\n"
     );
 }
 
 #[test]
 fn store_validates_input_then_asks_the_plugin() {
     let mut plugins = FakePlugins::new(|_, call| {
-        if let Call::Store(_, credentials) = call {
+        if let Call::Store(_, credentials, _) = call {
             assert_eq!(credentials.secret, "s");
         }
         Ok(Ok(Reply::Done))
@@ -198,7 +198,7 @@ fn store_validates_input_then_asks_the_plugin() {
     // The secret reaches the plugin (checked above), never a debug line.
     assert_eq!(
         plugins.calls[0].1,
-        "Store(\"127.0.0.1:5000\", Credentials { username: \"u\", secret: \"<redacted>\", expires_at: None })"
+        "Store(\"127.0.0.1:5000\", Credentials { username: \"u\", secret: \"<redacted>\", expires_at: None }, RequestContext { image: None, service_account_token: None, service_account_annotations: {}, server_url: Some(\"127.0.0.1:5000\") })"
     );
     for (input, expected) in [
         (r#"{"Username":"u"}"#, "no credentials server URL\n"),
@@ -206,7 +206,7 @@ fn store_validates_input_then_asks_the_plugin() {
         ("nope", "invalid credentials JSON on stdin: expected ident at line 1 column 2\n"),
         (
             r#"{"ServerURL":"elsewhere.example","Username":"u"}"#,
-            "docker-credential-wasm: no route serves elsewhere.example, so there is no plugin to store its credentials; add it to [routes] in <embedded default config>\n",
+            "docker-credential-wasm: no route serves elsewhere.example, so there is no plugin to store its credentials; add it to [routes], or name a credential store plugin (`[store] plugin = \"keyring\"`), in <embedded default config>\n",
         ),
     ] {
         assert_eq!(run_with(Action::Store, input, &mut plugins), (expected.to_string(), ExitCode::FAILURE), "{input}");
@@ -380,7 +380,7 @@ cache-max-seconds = 600
             assert_eq!(
                 plugins.calls[0].1,
                 format!(
-                    "Get({registry:?}, RequestContext {{ image: Some({image:?}), service_account_token: None, service_account_annotations: {{}} }})"
+                    "Get({registry:?}, RequestContext {{ image: Some({image:?}), service_account_token: None, service_account_annotations: {{}}, server_url: None }})"
                 )
             );
         }
@@ -502,7 +502,7 @@ cache-max-seconds = 600
         assert_eq!(plugins.calls.len(), 2);
         assert_eq!(
             plugins.calls[0].1,
-            r#"Get("myreg.azurecr.io", RequestContext { image: Some("myreg.azurecr.io/app"), service_account_token: Some("<redacted>"), service_account_annotations: {"kubernetes.azure.com/acr-client-id": "1234"} })"#
+            r#"Get("myreg.azurecr.io", RequestContext { image: Some("myreg.azurecr.io/app"), service_account_token: Some("<redacted>"), service_account_annotations: {"kubernetes.azure.com/acr-client-id": "1234"}, server_url: None })"#
         );
         assert!(std::fs::read_dir(dir.path().join("credentials")).map_or(true, |mut d| d.next().is_none()));
     }

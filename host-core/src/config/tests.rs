@@ -107,11 +107,11 @@ fn plugin_instances_of_one_builtin_and_external_files() {
 fn unknown_keys_name_file_line_and_key() {
     assert_eq!(
         error("[routes]\n\n[plugins.static]\nenvv = [\"X\"]\n"),
-        "/etc/dcw.toml:4:1: unknown key `envv`, expected one of `builtin`, `path`, `sha256`, `settings`, `network`, `env`, `files`, `memory-mib`, `deadline-ms`, `max-requests`, `ignore-store`, `cache`, `cache-max-seconds`, `cache-stale-fallback`"
+        "/etc/dcw.toml:4:1: unknown key `envv`, expected one of `builtin`, `path`, `sha256`, `settings`, `network`, `env`, `files`, `secrets`, `memory-mib`, `deadline-ms`, `max-requests`, `ignore-store`, `cache`, `cache-max-seconds`, `cache-stale-fallback`"
     );
     assert_eq!(
         error("route = {}\n"),
-        "/etc/dcw.toml:1:1: unknown key `route`, expected one of `routes`, `plugins`, `log`, `network`, `cache`"
+        "/etc/dcw.toml:1:1: unknown key `route`, expected one of `routes`, `plugins`, `log`, `network`, `cache`, `store`"
     );
     assert_eq!(
         error("[plugins.static]\nsettings = { username = \"u\", secret_env = \"X\" }\n"),
@@ -128,7 +128,7 @@ fn unknown_keys_name_file_line_and_key() {
 fn bad_values_name_the_value_and_the_fix() {
     assert_eq!(
         error("[routes]\n\"x.io\" = \"nope\"\n"),
-        "/etc/dcw.toml:2:10: route \"x.io\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (acr, ecr, gcr, static)"
+        "/etc/dcw.toml:2:10: route \"x.io\" names the plugin \"nope\", which is neither a [plugins.nope] table nor a built-in plugin (acr, ecr, gcr, keyring, static)"
     );
     assert!(
         error("[routes]\n\"https://x.io\" = \"static\"\n")
@@ -144,11 +144,11 @@ fn bad_values_name_the_value_and_the_fix() {
     );
     assert_eq!(
         error("[plugins.mine]\nsettings = {}\n"),
-        "/etc/dcw.toml:1:1: plugin \"mine\" needs exactly one source: `builtin = \"<name>\"` (acr, ecr, gcr, static) or `path` with `sha256`"
+        "/etc/dcw.toml:1:1: plugin \"mine\" needs exactly one source: `builtin = \"<name>\"` (acr, ecr, gcr, keyring, static) or `path` with `sha256`"
     );
     assert_eq!(
         error("[plugins.x]\nbuiltin = \"ecs\"\n"),
-        "/etc/dcw.toml:2:11: unknown built-in plugin \"ecs\"; built-ins are: acr, ecr, gcr, static"
+        "/etc/dcw.toml:2:11: unknown built-in plugin \"ecs\"; built-ins are: acr, ecr, gcr, keyring, static"
     );
     assert_eq!(
         error("[plugins.static]\nenv = [\"OK\", \"1BAD\"]\n"),
@@ -246,4 +246,33 @@ fn a_relative_plugin_path_is_the_config_files_neighbour() {
     let absolute = format!("[plugins.mine]\npath = \"/opt/p.wasm\"\nsha256 = \"{digest}\"\n");
     let config = parse(&absolute, Origin::File(PathBuf::from("/etc/dcw/config.toml"))).unwrap();
     assert_eq!(config.plugins["mine"].source, PluginSource::File { path: "/opt/p.wasm".into(), sha256: [0xab; 32] });
+}
+
+#[test]
+fn the_store_table_names_a_plugin_and_a_backend_and_what_holds_secrets_is_never_cached() {
+    let config = parse_text("[store]\nplugin = \"keyring\"\nbackend = \"pass\"\n").unwrap();
+    assert_eq!(config.store, StoreConfig { plugin: Some("keyring".into()), backend: Some(SecretBackend::Pass) });
+    let keyring = &config.plugins["keyring"];
+    assert_eq!(keyring.grants.secrets_namespace().map(|ns| ns.name()), Some("docker-credential-helpers"));
+    assert!(!keyring.cache, "a plugin holding secrets is never cached");
+    for (text, message) in [
+        (
+            "[store]\nbackend = \"kwallet\"\n",
+            "/etc/dcw.toml:2:11: unknown secret store backend \"kwallet\"; expected one of: secret-service, pass",
+        ),
+        (
+            "[store]\nplugin = \"vault\"\n",
+            "/etc/dcw.toml:2:10: [store] plugin names the plugin \"vault\", which is neither a [plugins.vault] table nor a built-in plugin (acr, ecr, gcr, keyring, static)",
+        ),
+        (
+            "[plugins.keyring]\ncache = true\n",
+            "/etc/dcw.toml:2:9: plugin \"keyring\" keeps secrets in the user's keyring (secrets = \"docker-credential-helpers\"), and those are never copied to the credential cache on disk; remove `cache = true`",
+        ),
+        (
+            "[plugins.static]\nsecrets = \"Bad Name\"\n",
+            "/etc/dcw.toml:2:11: invalid secrets namespace \"Bad Name\": expected lower-case letters, digits and `-` (at most 64), e.g. \"docker-credential-helpers\"",
+        ),
+    ] {
+        assert_eq!(error(text), message, "{text}");
+    }
 }

@@ -14,6 +14,7 @@ pub mod files;
 pub mod log;
 pub mod memory;
 pub mod request;
+pub mod secrets;
 pub mod settings;
 
 use host_core::grants::Grants;
@@ -38,6 +39,8 @@ pub struct CallSetup<'a> {
     pub memory: &'a Arc<MemoryBudget>,
     /// Extra CA certificates the operator trusts (`[network] ca-bundle`).
     pub ca_bundle: Option<&'a Path>,
+    /// The secret store the operator chose (`[store] backend`).
+    pub store: &'a secrets::StoreChoice,
 }
 
 /// Store state that holds the capabilities (and the wasi:http context egress serves).
@@ -77,5 +80,6 @@ capabilities! {
     settings: settings::Settings,
     files: files::FileGrants,
     request: request::ClientRequest,
+    secrets: secrets::Secrets,
     egress: egress::Egress,
 }

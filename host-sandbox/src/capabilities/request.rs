@@ -38,6 +38,10 @@ impl Host for ClientRequest {
     fn service_account_annotations(&mut self) -> Vec<(String, String)> {
         self.context.service_account_annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
     }
+
+    fn server_url(&mut self) -> Option<String> {
+        self.context.server_url.clone()
+    }
 }
 
 struct RequestData;

@@ -204,7 +204,9 @@ pub mod google;
 pub mod kubelet;
 pub mod mock;
 pub mod netns;
+pub mod registry;
 pub mod servers;
+pub mod stores;
 pub mod tls;
 
 pub const NOT_FOUND: &str = "credentials not found in native keychain\n";
