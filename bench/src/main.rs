@@ -12,13 +12,19 @@
 //! - `first run (built-in)`: an empty cache and a built-in plugin (`static`), whose code
 //!   was compiled when the program was built;
 //! - `64 concurrent cold`: 64 simultaneous `get`s with no cached answer; the mock counts
-//!   the upstream fetches (one is the goal).
+//!   the upstream fetches (one is the goal);
+//! - `store get`: a login read from GNOME Keyring and from `pass`, beside the reference
+//!   helpers on the same stores (see `store.rs`).
 //!
 //! Run with `bench/run` (release build). Benchmarks, not tests: nothing here asserts time.
 
 #[path = "../../host/tests/common/mock.rs"]
 mod mock;
 mod realistic;
+mod store;
+#[allow(dead_code, reason = "the tests and the benchmark use different parts")]
+#[path = "../../host/tests/common/stores.rs"]
+mod stores;
 // The end-to-end tests' AWS mock (IMDS, STS, ECR, and an HTTPS CONNECT proxy with its CA),
 // as they are, for the realistic miss.
 #[allow(dead_code, reason = "the tests and the benchmark use different parts")]
@@ -283,6 +289,7 @@ fn main() {
         "64 concurrent cold gets: {} ms wall, {concurrent_fetches} upstream fetch(es), {concurrent_failures} failed",
         ms(concurrent_wall)
     );
+    store::run(iterations / 2, &helper, &floor);
     // Last: it moves this process into a network namespace of its own.
     realistic::run(iterations / 2, scratch.path(), &helper, &floor);
 }

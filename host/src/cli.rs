@@ -102,14 +102,8 @@ enum Command {
         /// Print the changes without writing them
         #[arg(long)]
         dry_run: bool,
-        /// Edit containers' auth.json ($REGISTRY_AUTH_FILE, else
-        /// $XDG_CONFIG_HOME/containers/auth.json) instead of Docker's config.json
-        /// ($DOCKER_CONFIG/config.json, else ~/.docker/config.json)
-        #[arg(long)]
-        containers: bool,
-        /// The file to edit instead
-        #[arg(long, value_name = "FILE")]
-        file: Option<PathBuf>,
+        #[command(flatten)]
+        client_file: ClientFile,
         /// The helper name to write: `wasm`, or a drop-in's (`ecr-login`, ...)
         #[arg(long, value_name = "NAME", default_value = "wasm")]
         helper: String,
@@ -124,13 +118,8 @@ enum Command {
         /// Print what would move without storing or writing anything
         #[arg(long)]
         dry_run: bool,
-        /// Import containers' auth.json ($REGISTRY_AUTH_FILE, else
-        /// $XDG_CONFIG_HOME/containers/auth.json) instead of Docker's config.json
-        #[arg(long)]
-        containers: bool,
-        /// The file to import from instead
-        #[arg(long, value_name = "FILE")]
-        file: Option<PathBuf>,
+        #[command(flatten)]
+        client_file: ClientFile,
     },
     /// Print a .dockerconfigjson ({"auths": ...}) with credentials from the plugins for
     /// each registry: a Kubernetes image pull secret, or an authfile for skopeo and podman.
@@ -243,6 +232,19 @@ Any other name ending in `credential-provider` needs no arguments.
 
 See deploy/kubernetes/README.md.";
 
+/// Which client's credential file a command works on.
+#[derive(clap::Args, Debug)]
+struct ClientFile {
+    /// Containers' auth.json ($REGISTRY_AUTH_FILE, else
+    /// $XDG_CONFIG_HOME/containers/auth.json) instead of Docker's config.json
+    /// ($DOCKER_CONFIG/config.json, else ~/.docker/config.json)
+    #[arg(long)]
+    containers: bool,
+    /// This file instead
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
+}
+
 /// Parses the command line and runs it.
 pub fn run() -> anyhow::Result<ExitCode> {
     let (args, unused) = provider_args(std::env::args().collect());
@@ -265,21 +267,22 @@ pub fn run() -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         Command::DockerConfig { registries } => Run::DockerConfig(registries),
-        Command::ConfigureDocker { registries, creds_store, overwrite, dry_run, containers, file, helper } => {
+        Command::ConfigureDocker { registries, creds_store, overwrite, dry_run, client_file, helper } => {
             let request = crate::configure::Request {
                 registries: registries.clone(),
                 helper: helper.clone(),
                 creds_store: *creds_store,
                 overwrite: *overwrite,
                 dry_run: *dry_run,
-                containers: *containers,
-                file: file.clone(),
+                containers: client_file.containers,
+                file: client_file.file.clone(),
             };
             return crate::configure::run(&load_config(cli.config.as_deref())?, request, &mut out);
         }
-        Command::Import { dry_run, containers, file } => {
+        Command::Import { dry_run, client_file } => {
             let config = load_config(cli.config.as_deref())?;
-            return crate::import::run(&config, *containers, file.clone(), *dry_run, &mut out);
+            let file = client_file.file.clone();
+            return crate::import::run(&config, client_file.containers, file, *dry_run, &mut out);
         }
         Command::Doctor { registry, json } => {
             let capture = logging::capture(Level::Debug);

@@ -16,7 +16,7 @@ use std::process::ExitCode;
 
 /// `credsStore` values whose logins the keyring plugin shares (same entries), so that
 /// switching from them loses nothing.
-const SHARED_STORES: [&str; 3] = ["wasm", "secretservice", "pass"];
+const SHARED_STORES: [&str; 2] = ["secretservice", "pass"];
 
 pub fn run(
     config: &Config,
@@ -44,11 +44,19 @@ pub fn run(
     if client == Client::Docker {
         let current = serde_json::from_str::<serde_json::Value>(&text)
             .ok()
-            .and_then(|v| v["credsStore"].as_str().map(str::to_string));
-        if let Some(store) = current.filter(|s| !s.is_empty() && !SHARED_STORES.contains(&s.as_str())) {
-            return Err(left(format!(
-                "it keeps logins in docker-credential-{store} (\"credsStore\": {store:?}), which this helper cannot read; log in again after setting \"credsStore\": \"wasm\""
-            )));
+            .and_then(|v| v["credsStore"].as_str().map(str::to_string))
+            .filter(|store| !store.is_empty() && store != "wasm");
+        if let Some(store) = current {
+            if !SHARED_STORES.contains(&store.as_str()) {
+                return Err(left(format!(
+                    "it keeps logins in docker-credential-{store} (\"credsStore\": {store:?}), which this helper cannot read; log in again after setting \"credsStore\": \"wasm\""
+                )));
+            }
+            let backend = if store == "pass" { "pass" } else { "secret-service" };
+            writeln!(
+                out,
+                "note: the logins docker-credential-{store} kept stay where they are and are read from there; if both a keyring and a password store are set up here, set `[store] backend = \"{backend}\"` in the config so that this helper uses the same one"
+            )?;
         }
     }
     if logins.is_empty() {
