@@ -381,6 +381,13 @@ fn store(
 ) -> Result<(), Failure> {
     let request = protocol::read_store_request(stdin).map_err(|e| Failure::Message(e.to_string()))?;
     let registry = Registry::parse(&request.server_url).map_err(|e| host_error(e.into()))?;
+    for (what, len, max) in
+        [("user name", request.username.len(), MAX_USERNAME_BYTES), ("secret", request.secret.len(), MAX_SECRET_BYTES)]
+    {
+        if len > max {
+            return Err(host_error(anyhow::anyhow!("the {what} to store is {len} bytes; the limit is {max}")));
+        }
+    }
     let config = config().map_err(host_error)?;
     let Some(plugin) = route_or_store(&config, &registry) else {
         return Err(host_error(anyhow::anyhow!(

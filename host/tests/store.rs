@@ -315,10 +315,7 @@ fn faults_get_one_line_and_leave_the_store_as_it_was() {
             format!(r#"{{"ServerURL":"registry.example","Username":"alice","Secret":"{}"}}"#, "x".repeat(60 * 1024));
         assert_eq!(
             answer(ours(&sandbox, &store, "store", &huge)),
-            out(
-                "docker-credential-wasm: plugin \"keyring\": invalid input: the secret is 61440 bytes; the limit is 57344\n",
-                1
-            ),
+            out("docker-credential-wasm: the secret to store is 61440 bytes; the limit is 57344\n", 1),
             "{name}"
         );
         let kept = credentials_json("registry.example", "alice", "kept");
@@ -369,6 +366,27 @@ fn a_locked_keyring_is_a_clear_error_not_a_hang() {
     let got = ours(&sandbox, &store, "get", "registry.example");
     assert_eq!((got.code, got.stdout.lines().count()), (1, 1), "{got:?}");
     assert!(got.stdout.contains("the keyring is locked and was not unlocked"), "{got:?}");
+}
+
+#[test]
+fn a_keyring_that_stops_answering_costs_the_deadline_not_a_hung_pull() {
+    let keyring = Keyring::start();
+    let sandbox = Sandbox::new();
+    let config = sandbox.write("config.toml", "[store]\nplugin = \"keyring\"\n[plugins.keyring]\ndeadline-ms = 1500\n");
+    let mut env = keyring.env();
+    env.push(("DOCKER_CREDENTIAL_WASM_CONFIG", config.display().to_string()));
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let login = r#"{"ServerURL":"registry.example","Username":"alice","Secret":"pw"}"#;
+    assert_eq!(answer(sandbox.run(&["store"], login, &env)), out("", 0));
+    keyring.signal_daemon(libc::SIGSTOP);
+    // It ends by itself (common::run fails the test if it had to kill it), in one line.
+    let got = sandbox.run(&["get"], "registry.example", &env);
+    keyring.signal_daemon(libc::SIGCONT);
+    assert_eq!((got.code, got.stdout.lines().count()), (1, 1), "{got:?}");
+    assert!(got.stdout.contains("deadline"), "{got:?}");
+    // Answering again, it still holds the login.
+    let alice = credentials_json("registry.example", "alice", "pw");
+    assert_eq!(answer(sandbox.run(&["get"], "registry.example", &env)), out(&alice, 0));
 }
 
 #[test]

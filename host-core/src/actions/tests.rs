@@ -211,6 +211,14 @@ fn store_validates_input_then_asks_the_plugin() {
     ] {
         assert_eq!(run_with(Action::Store, input, &mut plugins), (expected.to_string(), ExitCode::FAILURE), "{input}");
     }
+    // Larger than a plugin could be handed: refused before any plugin runs.
+    let calls = plugins.calls.len();
+    let huge = format!(r#"{{"ServerURL":"127.0.0.1:5000","Username":"u","Secret":"{}"}}"#, "x".repeat(57_345));
+    assert_eq!(
+        run_with(Action::Store, &huge, &mut plugins),
+        ("docker-credential-wasm: the secret to store is 57345 bytes; the limit is 57344\n".into(), ExitCode::FAILURE)
+    );
+    assert_eq!(plugins.calls.len(), calls);
 }
 
 #[test]

@@ -118,6 +118,14 @@ impl Keyring {
         wait_for("GNOME Keyring to leave the bus", || !self.has_owner("org.freedesktop.secrets"));
     }
 
+    /// Stops (`SIGSTOP`) or resumes (`SIGCONT`) GNOME Keyring, which we started: a keyring
+    /// that stopped answering, its bus name still owned.
+    pub fn signal_daemon(&self, signal: libc::c_int) {
+        let pid = self.daemon.as_ref().expect("the keyring runs").id() as libc::pid_t;
+        // SAFETY: kill(2) on a child we started and have not reaped.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+
     fn has_owner(&self, name: &str) -> bool {
         let output = Command::new("dbus-send")
             .args([&format!("--bus={}", self.address), "--print-reply", "--dest=org.freedesktop.DBus", "/"])
