@@ -31,6 +31,12 @@ mod stores;
 #[path = "../../host/tests/common/aws.rs"]
 mod aws;
 #[allow(dead_code, reason = "the tests and the benchmark use different parts")]
+#[path = "../../host/tests/common/azure.rs"]
+mod azure;
+#[allow(dead_code, reason = "the tests and the benchmark use different parts")]
+#[path = "../../host/tests/common/google.rs"]
+mod google;
+#[allow(dead_code, reason = "the tests and the benchmark use different parts")]
 #[path = "../../host/tests/common/servers.rs"]
 mod servers;
 #[allow(dead_code, reason = "the tests and the benchmark use different parts")]
@@ -290,6 +296,7 @@ fn main() {
         ms(concurrent_wall)
     );
     store::run(iterations / 2, &helper, &floor);
-    // Last: it moves this process into a network namespace of its own.
+    // Last: these move this process into network namespaces of their own.
     realistic::run(iterations / 2, scratch.path(), &helper, &floor);
+    realistic::run_other_clouds(iterations / 2, scratch.path(), &helper, &floor);
 }

@@ -6,7 +6,11 @@
 //! when installed, runs the same chain against the same mock with its cache off
 //! (`AWS_ECR_DISABLE_CACHE`), interleaved with ours.
 //!
-//! It needs a network namespace of its own (root and iproute2): this process moves into it,
+//! Then the same miss for `acr` (managed identity from instance metadata, then the ACR
+//! token exchange over HTTPS) and `gcr` (a token from the metadata server), each with its
+//! cloud's mock in a namespace of its own; Debian ships no native helper for either.
+//!
+//! It needs network namespaces of its own (root and iproute2): this process moves into each,
 //! so the mock and every child live there and nothing leaves it. Without one it says so and
 //! measures nothing.
 
@@ -84,11 +88,11 @@ pub fn run(iterations: usize, scratch: &Path, ours: &Path, floor: &Path) {
     });
 
     // Warm up (and check): each answers, through the whole chain.
-    assert!(answers("docker-credential-wasm", ours_command()));
+    assert!(answers("docker-credential-wasm", ours_command(), REGISTRY));
     let requests_per_miss = aws.seen().len();
     if let Some(ecr_login) = &ecr_login {
         let before = aws.seen().len();
-        if !answers("ecr-login", ecr_login()) {
+        if !answers("ecr-login", ecr_login(), REGISTRY) {
             let log = std::fs::read_to_string(home.join(".ecr/log/ecr-login.log")).unwrap_or_default();
             panic!("ecr-login did not answer the realistic miss; its log:\n{log}");
         }
@@ -124,15 +128,84 @@ pub fn run(iterations: usize, scratch: &Path, ours: &Path, floor: &Path) {
     } else {
         println!("ecr-login is not installed ({ECR_LOGIN}): apt-get install amazon-ecr-credential-helper to compare");
     }
-    phases(&mut || {
+    phases(REGISTRY, &mut || {
         let mut command = ours_command();
         command.env("DOCKER_CREDENTIAL_WASM_LOG", "debug");
         command
     });
 }
 
-/// Whether `command` answers the registry (what it said, if not, on stderr).
-fn answers(name: &str, mut command: Command) -> bool {
+/// One cloud's miss on a VM: the built-in `plugin` serving `registry` from its mock (started
+/// by `start` with its plain-HTTP side at the instance metadata address), with no answer
+/// cache, interleaved with `floor`.
+fn other_cloud<M: std::ops::Deref<Target = crate::servers::Servers>>(
+    (plugin, pattern, registry): (&'static str, &str, &str),
+    start: impl FnOnce(std::net::TcpListener) -> M,
+    iterations: usize,
+    scratch: &Path,
+    ours: &Path,
+    floor: &Path,
+) {
+    if let Err(why) = enter_namespace() {
+        println!("realistic {plugin} miss: skipped ({why})");
+        return;
+    }
+    let mock = start(std::net::TcpListener::bind("169.254.169.254:80").unwrap());
+    let ca = scratch.join(format!("{plugin}-ca.pem"));
+    std::fs::write(&ca, &mock.pki.ca_pem).unwrap();
+    let home = scratch.join(format!("{plugin}-home"));
+    std::fs::create_dir_all(&home).unwrap();
+    let config = scratch.join(format!("{plugin}-no-cache.toml"));
+    std::fs::write(&config, format!("[plugins.{plugin}]\ncache = false\n[routes]\n\"{pattern}\" = \"{plugin}\"\n"))
+        .unwrap();
+    let ours_command = || {
+        let mut command = Command::new(ours);
+        command
+            .arg("get")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin")
+            .env("HOME", &home)
+            .env("HTTPS_PROXY", mock.proxy_url())
+            .env("SSL_CERT_FILE", &ca)
+            .env("DOCKER_CREDENTIAL_WASM_CONFIG", &config);
+        command
+    };
+    assert!(answers("docker-credential-wasm", ours_command(), registry));
+    let names = ["floor (native)", "acr miss, wasm", "gcr miss, wasm"];
+    let mut stats = [
+        Stats { name: names[0], samples: Vec::with_capacity(iterations), failures: 0 },
+        Stats { name: if plugin == "acr" { names[1] } else { names[2] }, samples: Vec::new(), failures: 0 },
+    ];
+    for _ in 0..iterations {
+        for (row, command) in [Command::new(floor), ours_command()].into_iter().enumerate() {
+            let (sample, ok) = run_once(command, registry.as_bytes());
+            stats[row].failures += usize::from(!ok);
+            stats[row].samples.push(sample);
+        }
+    }
+    println!();
+    super::print_rows(&stats);
+    phases(registry, &mut || {
+        let mut command = ours_command();
+        command.env("DOCKER_CREDENTIAL_WASM_LOG", "debug");
+        command
+    });
+}
+
+/// The `acr` and `gcr` misses on a VM, each in a namespace of its own.
+pub fn run_other_clouds(iterations: usize, scratch: &Path, ours: &Path, floor: &Path) {
+    let azure = |http| {
+        let mock = crate::azure::AzureMock::start_with_http(http);
+        mock.identities(true, &[]);
+        mock
+    };
+    other_cloud(("acr", "*.azurecr.io", "myreg.azurecr.io"), azure, iterations, scratch, ours, floor);
+    let google = crate::google::GoogleMock::start_with_http;
+    other_cloud(("gcr", "*-docker.pkg.dev", "europe-west3-docker.pkg.dev"), google, iterations, scratch, ours, floor);
+}
+
+/// Whether `command` answers `registry` (what it said, if not, on stderr).
+fn answers(name: &str, mut command: Command, registry: &str) -> bool {
     use std::io::Write;
     let mut child = command
         .stdin(std::process::Stdio::piped())
@@ -140,7 +213,7 @@ fn answers(name: &str, mut command: Command) -> bool {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    child.stdin.take().unwrap().write_all(REGISTRY.as_bytes()).unwrap();
+    child.stdin.take().unwrap().write_all(registry.as_bytes()).unwrap();
     let output = child.wait_with_output().unwrap();
     if !output.status.success() {
         eprintln!(
@@ -154,7 +227,7 @@ fn answers(name: &str, mut command: Command) -> bool {
 
 /// The engine's own phase log over some misses: engine start, component load, instantiate
 /// and call (medians, µs).
-fn phases(command: &mut dyn FnMut() -> Command) {
+fn phases(registry: &str, command: &mut dyn FnMut() -> Command) {
     let mut phases: [Vec<u64>; 3] = Default::default();
     for _ in 0..20 {
         let mut command = command();
@@ -165,7 +238,7 @@ fn phases(command: &mut dyn FnMut() -> Command) {
             .spawn()
             .and_then(|mut child| {
                 use std::io::Write;
-                child.stdin.take().unwrap().write_all(REGISTRY.as_bytes())?;
+                child.stdin.take().unwrap().write_all(registry.as_bytes())?;
                 child.wait_with_output()
             })
             .unwrap();
