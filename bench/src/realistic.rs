@@ -77,12 +77,20 @@ pub fn run(iterations: usize, scratch: &Path, ours: &Path, floor: &Path) {
         command.env("DOCKER_CREDENTIAL_WASM_CONFIG", &config);
         command
     };
+    // Go reads every certificate under /etc/ssl/certs besides SSL_CERT_FILE (as on any
+    // Debian host); the second form points SSL_CERT_DIR at an empty directory, to show
+    // ecr-login's miss without that.
+    let empty_dir = scratch.join("no-certs");
+    std::fs::create_dir_all(&empty_dir).unwrap();
     let ecr_login = Path::new(ECR_LOGIN).is_file().then(|| {
-        move || {
+        move |no_cert_dir: bool| {
             let mut command = Command::new(ECR_LOGIN);
             command.arg("get");
             cloud(&mut command);
             command.env("AWS_ECR_DISABLE_CACHE", "true");
+            if no_cert_dir {
+                command.env("SSL_CERT_DIR", &empty_dir);
+            }
             command
         }
     });
@@ -92,17 +100,17 @@ pub fn run(iterations: usize, scratch: &Path, ours: &Path, floor: &Path) {
     let requests_per_miss = aws.seen().len();
     if let Some(ecr_login) = &ecr_login {
         let before = aws.seen().len();
-        if !answers("ecr-login", ecr_login(), REGISTRY) {
+        if !answers("ecr-login", ecr_login(false), REGISTRY) || !answers("ecr-login", ecr_login(true), REGISTRY) {
             let log = std::fs::read_to_string(home.join(".ecr/log/ecr-login.log")).unwrap_or_default();
             panic!("ecr-login did not answer the realistic miss; its log:\n{log}");
         }
         println!(
             "realistic ecr miss: {requests_per_miss} upstream requests for docker-credential-wasm, {} for ecr-login",
-            aws.seen().len() - before
+            (aws.seen().len() - before) / 2
         );
     }
 
-    let names = ["floor (native)", "ecr miss, wasm", "ecr miss, ecr-login"];
+    let names = ["floor (native)", "ecr miss, wasm", "ecr miss, ecr-login", "ecr-login, no cert dir"];
     let mut stats: Vec<Stats> =
         names.map(|name| Stats { name, samples: Vec::with_capacity(iterations), failures: 0 }).into();
     let mut record = |which: usize, (sample, ok): (Sample, bool)| {
@@ -113,18 +121,24 @@ pub fn run(iterations: usize, scratch: &Path, ours: &Path, floor: &Path) {
         record(0, run_once(Command::new(floor), REGISTRY.as_bytes()));
         record(1, run_once(ours_command(), REGISTRY.as_bytes()));
         if let Some(ecr_login) = &ecr_login {
-            record(2, run_once(ecr_login(), REGISTRY.as_bytes()));
+            record(2, run_once(ecr_login(false), REGISTRY.as_bytes()));
+            record(3, run_once(ecr_login(true), REGISTRY.as_bytes()));
         }
     }
     stats.retain(|stats| !stats.samples.is_empty());
     super::print_rows(&stats);
-    if let [_, ours, native] = stats.as_slice() {
-        println!(
-            "ratio docker-credential-wasm / ecr-login (medians): {:.2} (min {:.2}, max {:.2})",
-            ours.median().as_secs_f64() / native.median().as_secs_f64(),
-            ours.min().as_secs_f64() / native.min().as_secs_f64(),
-            ours.max().as_secs_f64() / native.max().as_secs_f64(),
-        );
+    if let [_, ours, natives @ ..] = stats.as_slice()
+        && !natives.is_empty()
+    {
+        for native in natives {
+            println!(
+                "ratio docker-credential-wasm / {} (medians): {:.2} (min {:.2}, max {:.2})",
+                native.name.trim_start_matches("ecr miss, "),
+                ours.median().as_secs_f64() / native.median().as_secs_f64(),
+                ours.min().as_secs_f64() / native.min().as_secs_f64(),
+                ours.max().as_secs_f64() / native.max().as_secs_f64(),
+            );
+        }
     } else {
         println!("ecr-login is not installed ({ECR_LOGIN}): apt-get install amazon-ecr-credential-helper to compare");
     }

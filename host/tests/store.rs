@@ -591,5 +591,22 @@ fn import_moves_plain_logins_into_the_store_and_changes_nothing_if_one_fails() {
         let again = sandbox.run(&["import", "--file", file], "", &env);
         assert_eq!(again.code, 0, "{name}: {again:?}");
         assert!(again.stdout.contains("left as it is"), "{name}: {again:?}");
+
+        // Containers' auth.json: the entry goes (no placeholder, no credsStore); a login for
+        // part of a registry stays, credential helpers hold one per registry.
+        let auth = sandbox.write(
+            "auth.json",
+            "{\n\t\"auths\": {\n\t\t\"quay.io/team\": {\"auth\": \"Ym9iOnB3\"},\n\t\t\"podman.example\": {\"auth\": \"Y2Fyb2w6cHctYw==\"}\n\t}\n}\n",
+        );
+        let auth = auth.to_str().unwrap();
+        let moved = sandbox.run(&["import", "--containers", "--file", auth], "", &env);
+        assert_eq!(moved.code, 0, "{name}: {moved:?}");
+        assert_eq!(
+            std::fs::read_to_string(auth).unwrap(),
+            "{\n\t\"auths\": {\n\t\t\"quay.io/team\": {\"auth\": \"Ym9iOnB3\"}\n\t}\n}\n",
+            "{name}"
+        );
+        let carol = credentials_json("podman.example", "carol", "pw-c");
+        assert_eq!(answer(ours(&sandbox, &store, "get", "podman.example")), out(&carol, 0), "{name}");
     }
 }

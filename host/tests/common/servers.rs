@@ -113,6 +113,9 @@ impl Servers {
         let secure = handler.clone();
         std::thread::spawn(move || {
             for stream in https.incoming().flatten() {
+                // As a real server answers: no Nagle delay between the writes of one answer
+                // (a client that delays its ACKs would otherwise wait 40 ms for the rest).
+                let _ = stream.set_nodelay(true);
                 let (tls, handler) = (tls.clone(), secure.clone());
                 std::thread::spawn(move || {
                     let Ok(connection) = rustls::ServerConnection::new(tls) else { return };
@@ -127,6 +130,7 @@ impl Servers {
         });
         std::thread::spawn(move || {
             for mut stream in http.incoming().flatten() {
+                let _ = stream.set_nodelay(true);
                 let handler = handler.clone();
                 std::thread::spawn(move || {
                     if let Some(request) = read_request(&mut stream) {

@@ -123,6 +123,8 @@ impl ConnectProxy {
                         return;
                     }
                     let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();
+                    // A tunnel adds no Nagle delay of its own.
+                    let _ = (server.set_nodelay(true), client.set_nodelay(true));
                     client.write_all(b"HTTP/1.1 200 Connection established\r\n\r\n").unwrap();
                     let (mut client_read, mut server_write) =
                         (client.try_clone().unwrap(), server.try_clone().unwrap());
