@@ -41,7 +41,6 @@ fn precompile(wasm: &Path) -> Result<PathBuf, String> {
     let mut config = wasmtime::Config::new();
     config.consume_fuel(true);
     config.native_unwind_info(false);
-    config.memory_init_cow(false);
     config.target(&target).map_err(|e| e.to_string())?;
     let engine = wasmtime::Engine::new(&config).map_err(|e| e.to_string())?;
     let bytes = std::fs::read(wasm).map_err(|e| e.to_string())?;

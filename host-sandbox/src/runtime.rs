@@ -420,12 +420,6 @@ fn engine_config(compile: bool) -> wasmtime::Config {
     let mut config = wasmtime::Config::new();
     config.consume_fuel(true);
     config.native_unwind_info(false);
-    // Data segments are copied into a fresh memory at instantiation rather than mapped from
-    // a memory image made when the component loads: one process runs one call, so an image
-    // is never reused, and making it was most of what stood between a built-in's load and
-    // 0.5 ms (ecr: load median 530 -> 438 us, acr 577 -> 424, gcr 460 -> 412, in two bench
-    // runs of 20 realistic misses each; peak RSS unchanged at 15 MB).
-    config.memory_init_cow(false);
     config.enable_compiler(compile);
     config
 }
