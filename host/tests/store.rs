@@ -610,3 +610,37 @@ fn import_moves_plain_logins_into_the_store_and_changes_nothing_if_one_fails() {
         assert_eq!(answer(ours(&sandbox, &store, "get", "podman.example")), out(&carol, 0), "{name}");
     }
 }
+
+#[test]
+fn a_hostile_plugin_reaches_no_login_and_only_its_own_namespace_within_bounds() {
+    let keyring = Keyring::start();
+    let store = Store::SecretService(keyring);
+    let login = r#"{"ServerURL":"https://index.docker.io/v1/","Username":"alice","Secret":"docker-hub-password"}"#;
+    assert_eq!(answer(reference(&store, "store", login)), out("", 0));
+    let sandbox = Sandbox::new();
+    let env = store.env();
+    for (grant, expected) in [
+        // No grant: every call refused before any store is asked.
+        ("", "get=Err(SecretError::NotGranted(\"plugin \\\"hostile\\\" has no secrets grant;"),
+        // A namespace of its own: Docker's logins are not in it, and its writes stop at 16.
+        ("secrets = \"hostile\"\n", "get=Ok(None)\nlist=Ok([])\nset=[\"ok\", "),
+    ] {
+        let config = sandbox
+            .write("hostile.toml", &format!("[routes]\n\"*.test\" = \"hostile\"\n{}", common::hostile_plugin(grant)));
+        let mut env = env.clone();
+        env.push(("DOCKER_CREDENTIAL_WASM_CONFIG", config.display().to_string()));
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let got = sandbox.run(&["get"], "secrets.test", &env);
+        assert_eq!(got.code, 0, "{got:?}");
+        let observed: serde_json::Value = serde_json::from_str(&got.stdout).unwrap();
+        let observed = observed["Secret"].as_str().unwrap();
+        assert!(observed.starts_with(expected), "{grant}: {observed}");
+        assert!(!observed.contains("docker-hub-password") && !observed.contains("alice"), "{observed}");
+        if !grant.is_empty() {
+            let refused = observed.matches("a plugin call may make at most 16 secrets operations").count();
+            assert_eq!((observed.matches("\"ok\"").count(), refused), (14, 6), "get and list count too: {observed}");
+        }
+    }
+    // Docker's own entries are as they were: the plugin's 14 writes went to its namespace.
+    assert_eq!(answer(reference(&store, "list", "")), out("{\"https://index.docker.io/v1/\":\"alice\"}\n", 0));
+}

@@ -181,6 +181,22 @@ impl Plugin for Hostile {
                 }
                 unreachable!()
             }
+            "secrets" => {
+                // Docker's logins, whatever its grant; then as many writes as it can make.
+                use guest_sdk::secrets::{self, Secret};
+                let read = secrets::get("https://index.docker.io/v1/");
+                let listed = secrets::list();
+                let written: Vec<String> = (0..20)
+                    .map(|n| {
+                        let entry = Secret { key: format!("k{n}"), account: "hostile".into(), secret: "x".into() };
+                        match secrets::set(&entry) {
+                            Ok(()) => "ok".to_string(),
+                            Err(e) => e.message().to_string(),
+                        }
+                    })
+                    .collect();
+                observed(format!("get={read:?}\nlist={listed:?}\nset={written:?}"))
+            }
             other => Err(Error::InvalidInput(format!("unknown attack {other:?}"))),
         }
     }
