@@ -1,0 +1,53 @@
+//! A docker-credential-wasm plugin: the user name from the operator's settings, the token
+//! from the granted environment variable `MY_REGISTRY_TOKEN`. The logic is a function of
+//! the settings and the host's effects, so it is tested natively with `Scripted`.
+
+use guest_sdk::effects::{Effects, Level, Wasi};
+use guest_sdk::{Credentials, Error, Plugin, export_plugin, settings};
+
+/// The environment variable the token comes from (granted in the config's `env`).
+pub const TOKEN_ENV: &str = "MY_REGISTRY_TOKEN";
+
+struct MyPlugin;
+
+impl Plugin for MyPlugin {
+    fn get(registry: &str) -> Result<Credentials, Error> {
+        credentials(registry, settings::get("username"), &Wasi)
+    }
+}
+
+/// Credentials for `registry`: `username` (the setting) and the token `effects` give.
+pub fn credentials(registry: &str, username: Option<String>, effects: &impl Effects) -> Result<Credentials, Error> {
+    let username = username.filter(|u| !u.is_empty()).ok_or_else(|| {
+        Error::InvalidInput("the setting `username` is required: settings = { username = \"...\" }".into())
+    })?;
+    let token = effects
+        .env(TOKEN_ENV)
+        .ok_or_else(|| Error::NotFound(format!("{TOKEN_ENV} is not set (or not granted: env = [\"{TOKEN_ENV}\"])")))?;
+    effects.log(Level::Info, &format!("{registry}: credentials for {username} from {TOKEN_ENV}"));
+    Ok(Credentials::new(username, token))
+}
+
+export_plugin!(MyPlugin);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use guest_sdk::effects::Scripted;
+
+    #[test]
+    fn the_token_comes_from_the_granted_variable() {
+        let host = Scripted::at(0).env(TOKEN_ENV, "s3cret");
+        let got = credentials("registry.example.com", Some("robot".into()), &host).unwrap();
+        assert_eq!(got, Credentials::new("robot", "s3cret"));
+    }
+
+    #[test]
+    fn without_a_token_the_client_falls_back() {
+        let got = credentials("registry.example.com", Some("robot".into()), &Scripted::at(0));
+        assert_eq!(
+            got.unwrap_err(),
+            Error::NotFound("MY_REGISTRY_TOKEN is not set (or not granted: env = [\"MY_REGISTRY_TOKEN\"])".into())
+        );
+    }
+}
