@@ -81,15 +81,25 @@ fn diagnose(config: &Config, registry: Option<&str>, capture: Option<Capture>) -
         }
     };
     report.registry = Some(registry.to_string());
-    let Some(route) = config.router.route(&registry) else {
-        report.route = Some(format!(
-            "no route serves {registry}: clients get \"credentials not found\"; add it to [routes] in {}",
-            config.origin
-        ));
-        return report;
+    let id = match (config.router.route(&registry), &config.store.plugin) {
+        (Some(route), _) => {
+            report.route = Some(format!("{:?} -> plugin {:?}", route.pattern.to_string(), route.plugin));
+            &route.plugin
+        }
+        (None, Some(store)) => {
+            report.route =
+                Some(format!("no route serves {registry}: the credential store's plugin {store:?} ([store] plugin)"));
+            store
+        }
+        (None, None) => {
+            report.route = Some(format!(
+                "no route serves {registry}: clients get \"credentials not found\"; add it to [routes] in {}",
+                config.origin
+            ));
+            return report;
+        }
     };
-    report.route = Some(format!("{:?} -> plugin {:?}", route.pattern.to_string(), route.plugin));
-    let Some(plugin) = config.plugins.get(&route.plugin) else {
+    let Some(plugin) = config.plugins.get(id) else {
         return report;
     };
     report.plugin = Some(match &plugin.source {
@@ -108,6 +118,7 @@ fn diagnose(config: &Config, registry: Option<&str>, capture: Option<Capture>) -
         let there = grant.path.as_ref().is_some_and(|path| path.exists());
         format!("file {} ({})", grant.written, if there { "present" } else { "missing" })
     }));
+    report.grants.extend(grants.secrets.items().iter().map(|namespace| format!("secrets {}", namespace.name())));
     report.cache = Some(cache_state(config, plugin, &registry));
 
     // A quick answer: an endpoint that does not answer within seconds is the diagnosis.
@@ -115,7 +126,8 @@ fn diagnose(config: &Config, registry: Option<&str>, capture: Option<Capture>) -
     let deadline = &mut plugin.grants.limits.deadline_ms.value;
     *deadline = (*deadline).min(DEADLINE_MS);
     let mut plugins = WasmPlugins::default();
-    let outcome = plugins.call_here(config, &plugin, Call::Get(registry.to_string(), RequestContext::default()));
+    // The name as given is the server URL a client would send (a store keys logins by it).
+    let outcome = plugins.call_here(config, &plugin, Call::Get(registry.to_string(), RequestContext::docker(name)));
     report.call = Some(match outcome {
         Ok(Ok(Reply::Credentials(credentials, _))) => {
             report.ok = true;
@@ -137,6 +149,9 @@ fn diagnose(config: &Config, registry: Option<&str>, capture: Option<Capture>) -
 
 /// The cached answer's state, or why there is none.
 fn cache_state(config: &Config, plugin: &host_core::config::PluginConfig, registry: &Registry) -> String {
+    if plugin.grants.secrets_namespace().is_some() {
+        return "never: it keeps secrets in the user's keyring, which are not copied to disk".into();
+    }
     if !plugin.cache {
         return "off for this plugin (cache = false)".into();
     }

@@ -81,10 +81,30 @@ fn a_broken_route_says_what_failed_and_what_the_plugin_tried() {
     );
     assert!(!output.stdout.contains("wrong-secret"));
 
-    let unrouted = sandbox.run(&["doctor", "quay.io"], "", &env);
+    // The embedded default sends every other registry to the credential store; with no store
+    // set up here, the live call says how to set one up.
+    let stored = sandbox.run(&["doctor", "quay.io"], "", &env);
+    assert_eq!(stored.code, 1);
+    assert!(
+        stored.stdout.starts_with("config    <embedded default config>\nregistry  quay.io\nroute     no route serves quay.io: the credential store's plugin \"keyring\" ([store] plugin)\n"),
+        "{}",
+        stored.stdout
+    );
+    assert!(
+        stored.stdout.contains("\ncall      not found: no secret store to keep credentials in: "),
+        "{}",
+        stored.stdout
+    );
+    // A config with neither a route nor a store for it.
+    let empty = sandbox.write("empty.toml", "");
+    let unrouted = sandbox.run(&["--config", empty.to_str().unwrap(), "doctor", "quay.io"], "", &env);
     assert_eq!(unrouted.code, 1);
     assert_eq!(
         unrouted.stdout,
-        "config    <embedded default config>\nregistry  quay.io\nroute     no route serves quay.io: clients get \"credentials not found\"; add it to [routes] in <embedded default config>\n"
+        format!(
+            "config    {}\nregistry  quay.io\nroute     no route serves quay.io: clients get \"credentials not found\"; add it to [routes] in {}\n",
+            empty.display(),
+            empty.display()
+        )
     );
 }

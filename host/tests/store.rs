@@ -291,6 +291,21 @@ fn answers_from_the_store_never_reach_the_disk_cache_and_a_relogin_is_seen_at_on
         }
     }
     assert!(files > 1, "the keyring and the compiled-code cache are there to search");
+    // doctor follows the same route, and says why nothing is cached.
+    let doctor = ours(&sandbox, &store, "doctor", "");
+    assert_eq!(doctor.code, 0, "{doctor:?}");
+    let env = store.env();
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let doctor = sandbox.run(&["doctor", "registry.example"], "", &env);
+    assert_eq!(doctor.code, 0, "{doctor:?}");
+    for line in [
+        "no route serves registry.example: the credential store's plugin \"keyring\" ([store] plugin)",
+        "secrets docker-credential-helpers",
+        "never: it keeps secrets in the user's keyring, which are not copied to disk",
+    ] {
+        assert!(doctor.stdout.contains(line), "{line}: {}", doctor.stdout);
+    }
+    assert!(!doctor.stdout.contains("secret-9e2a") && !doctor.stderr.contains("secret-9e2a"), "{doctor:?}");
     // audit shows the grant and what the store plugin serves.
     let audit = ours(&sandbox, &store, "audit", "");
     assert!(
