@@ -360,18 +360,20 @@ fn fetch(
 }
 
 fn check_size(plugin: &PluginConfig, credentials: &Credentials) -> Result<(), Failure> {
-    for (what, len, max) in [
-        ("user name", credentials.username.len(), MAX_USERNAME_BYTES),
-        ("secret", credentials.secret.len(), MAX_SECRET_BYTES),
-    ] {
-        if len > max {
-            return Err(plugin_failed(
-                plugin,
-                anyhow::anyhow!("it returned a {what} of {len} bytes; the limit is {max}"),
-            ));
+    match oversized(&credentials.username, &credentials.secret) {
+        Some((what, len, max)) => {
+            Err(plugin_failed(plugin, anyhow::anyhow!("it returned a {what} of {len} bytes; the limit is {max}")))
         }
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// The part of a user name and secret that is larger than the host passes to or takes from
+/// a plugin (its name, size and limit), if one is.
+fn oversized(username: &str, secret: &str) -> Option<(&'static str, usize, usize)> {
+    [("user name", username.len(), MAX_USERNAME_BYTES), ("secret", secret.len(), MAX_SECRET_BYTES)]
+        .into_iter()
+        .find(|(_, len, max)| len > max)
 }
 
 fn store(
@@ -381,12 +383,8 @@ fn store(
 ) -> Result<(), Failure> {
     let request = protocol::read_store_request(stdin).map_err(|e| Failure::Message(e.to_string()))?;
     let registry = Registry::parse(&request.server_url).map_err(|e| host_error(e.into()))?;
-    for (what, len, max) in
-        [("user name", request.username.len(), MAX_USERNAME_BYTES), ("secret", request.secret.len(), MAX_SECRET_BYTES)]
-    {
-        if len > max {
-            return Err(host_error(anyhow::anyhow!("the {what} to store is {len} bytes; the limit is {max}")));
-        }
+    if let Some((what, len, max)) = oversized(&request.username, &request.secret) {
+        return Err(host_error(anyhow::anyhow!("the {what} to store is {len} bytes; the limit is {max}")));
     }
     let config = config().map_err(host_error)?;
     let Some(plugin) = route_or_store(&config, &registry) else {

@@ -211,42 +211,54 @@ fn perform(choice: &StoreChoice, layout: &Layout, operation: Operation, deadline
         .build()
         .map_err(|e| StoreError::Failed(format!("cannot start the D-Bus client: {e}")))?;
     runtime.block_on(async {
-        let pass_dir = Pass::store_dir(|name| std::env::var(name).ok());
-        let service = match choice.backend {
-            Some(SecretBackend::Pass) => None,
-            Some(SecretBackend::SecretService) => Some(secret_service::connect().await?),
-            None => match secret_service::connect().await {
-                Ok(service) => Some(service),
-                Err(unanswered) => {
-                    let has_store = pass_dir.as_ref().is_some_and(|dir| dir.join(".gpg-id").is_file());
-                    if !has_store {
-                        return Err(nothing_to_use(choice, &unanswered, pass_dir.as_ref()));
-                    }
-                    None
-                }
-            },
-        };
-        if let Some(service) = service {
-            logging::log(Level::Debug, format_args!("secrets: the Secret Service on the session bus"));
-            return Ok(match operation {
+        match open(choice).await? {
+            Backend::SecretService(service) => Ok(match operation {
                 Operation::Get(key) => Done::Found(secret_service::get(&service, layout, &key).await?),
                 Operation::Set(entry) => secret_service::set(&service, layout, &entry).await.map(|()| Done::Stored)?,
                 Operation::Delete(key) => Done::Deleted(secret_service::delete(&service, layout, &key).await?),
                 Operation::List => Done::Listed(secret_service::list(&service, layout).await?),
-            });
+            }),
+            Backend::Pass(pass) => Ok(match operation {
+                Operation::Get(key) => Done::Found(pass.get(layout, &key)?),
+                Operation::Set(entry) => pass.set(layout, &entry).map(|()| Done::Stored)?,
+                Operation::Delete(key) => Done::Deleted(pass.delete(layout, &key)?),
+                Operation::List => Done::Listed(pass.list(layout)?),
+            }),
         }
-        let dir = pass_dir.ok_or_else(|| {
+    })
+}
+
+/// The store an operation runs on.
+enum Backend {
+    SecretService(::secret_service::SecretService<'static>),
+    Pass(Pass),
+}
+
+/// The backend the operator chose; else the Secret Service if one answers, else the
+/// password store if `pass init` made one.
+async fn open(choice: &StoreChoice) -> Result<Backend, StoreError> {
+    let pass = || {
+        let dir = Pass::store_dir(|name| std::env::var(name).ok()).ok_or_else(|| {
             StoreError::Unavailable("there is no home directory, and PASSWORD_STORE_DIR is not set".into())
         })?;
-        let pass = Pass::open(dir)?;
-        logging::log(Level::Debug, format_args!("secrets: the password store (pass)"));
-        Ok(match operation {
-            Operation::Get(key) => Done::Found(pass.get(layout, &key)?),
-            Operation::Set(entry) => pass.set(layout, &entry).map(|()| Done::Stored)?,
-            Operation::Delete(key) => Done::Deleted(pass.delete(layout, &key)?),
-            Operation::List => Done::Listed(pass.list(layout)?),
-        })
-    })
+        Pass::open(dir)
+    };
+    let backend = match choice.backend {
+        Some(SecretBackend::Pass) => Backend::Pass(pass()?),
+        Some(SecretBackend::SecretService) => Backend::SecretService(secret_service::connect().await?),
+        None => match secret_service::connect().await {
+            Ok(service) => Backend::SecretService(service),
+            Err(unanswered) => Backend::Pass(pass().map_err(|_| {
+                nothing_to_use(choice, &unanswered, Pass::store_dir(|name| std::env::var(name).ok()).as_ref())
+            })?),
+        },
+    };
+    let name = match backend {
+        Backend::SecretService(_) => "the Secret Service on the session bus",
+        Backend::Pass(_) => "the password store (pass)",
+    };
+    logging::log(Level::Debug, format_args!("secrets: {name}"));
+    Ok(backend)
 }
 
 /// The error when neither store can be used: what was tried, and how to set one up.
