@@ -98,6 +98,19 @@ fn logins_are_shared_with_the_reference_helpers_both_ways() {
             out("{\"https://index.docker.io/v1/\":\"alice\",\"registry.example:5000\":\"carol\"}\n", 0),
             "{name}"
         );
+        // 0.6.4 keeps another user's login beside the one there. Ours answers with one of the
+        // two and lists that one: for the Secret Service the later (its items keep their
+        // time in seconds), for pass the first by name, as docker-credential-pass does.
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+        let login = r#"{"ServerURL":"registry.example:5000","Username":"dave","Secret":"pw-dave"}"#;
+        assert_eq!(answer(reference(&store, "store", login)), out("", 0), "{name}");
+        let (answered, user) = match store {
+            Store::SecretService(_) => (credentials_json("registry.example:5000", "dave", "pw-dave"), "dave"),
+            Store::Pass(_) => (carol, "carol"),
+        };
+        assert_eq!(answer(ours(&sandbox, &store, "get", "registry.example:5000")), out(&answered, 0), "{name}");
+        let listed: serde_json::Value = serde_json::from_str(&ours(&sandbox, &store, "list", "").stdout).unwrap();
+        assert_eq!(listed["registry.example:5000"], user, "{name}: {listed}");
         // Erased by ours: gone for both.
         assert_eq!(answer(ours(&sandbox, &store, "erase", "registry.example:5000")), out("", 0), "{name}");
         assert_eq!(answer(ours(&sandbox, &store, "get", "registry.example:5000")), out(NOT_FOUND, 1), "{name}");
@@ -142,25 +155,37 @@ const CASES: &[(&str, &str)] = &[
     ("get", ""),
 ];
 
+/// Where the reference helper may give either of two answers: the case's index, the answer
+/// not recorded in the golden file, and the one recorded. docker-credential-secretservice
+/// 0.6.4 keeps a second user's login to the same server as a second keyring item beside the
+/// first, and which of the two `get` and `list` see depends on the order the keyring's search
+/// returns them in, which GNOME Keyring does not fix.
+fn either_answer(store: &Store) -> Vec<(usize, &'static str, &'static str)> {
+    match store {
+        Store::SecretService(_) => {
+            vec![(9, CAROL, ALICE), (10, LIST_WITH_CAROL, LIST_WITH_ALICE), (12, CAROL_AGAIN, ALICE)]
+        }
+        Store::Pass(_) => Vec::new(),
+    }
+}
+
+/// Answers to `get registry.example:5000` and `list` once alice, then carol logged in there.
+const ALICE: &str = "{\"ServerURL\":\"registry.example:5000\",\"Username\":\"alice\",\"Secret\":\"pw-alice\"}\nexit 0";
+const CAROL: &str = "{\"ServerURL\":\"registry.example:5000\",\"Username\":\"carol\",\"Secret\":\"pw-carol\"}\nexit 0";
+const CAROL_AGAIN: &str =
+    "{\"ServerURL\":\"registry.example:5000\",\"Username\":\"carol\",\"Secret\":\"pw-carol-2\"}\nexit 0";
+const LIST_WITH_ALICE: &str = "{\"https://index.docker.io/v1/\":\"bob\",\"registry.example:5000\":\"alice\"}\nexit 0";
+const LIST_WITH_CAROL: &str = "{\"https://index.docker.io/v1/\":\"bob\",\"registry.example:5000\":\"carol\"}\nexit 0";
+
 /// Where our answer deliberately differs from the 0.6.4 reference helper's, and why: the
 /// case's index, and our answer.
 fn deliberate_differences(store: &Store) -> Vec<(usize, &'static str, &'static str)> {
-    let carol = |secret| match secret {
-        "pw-carol" => {
-            "{\"ServerURL\":\"registry.example:5000\",\"Username\":\"carol\",\"Secret\":\"pw-carol\"}\nexit 0"
-        }
-        _ => "{\"ServerURL\":\"registry.example:5000\",\"Username\":\"carol\",\"Secret\":\"pw-carol-2\"}\nexit 0",
-    };
     let mut differences = vec![
         // 0.6.4 keeps the first user's login when another user logs in to the same server
         // (docker/docker-credential-helpers fixed it since): a new login replaces the old.
-        (9, carol("pw-carol"), "0.6.4 keeps the earlier user's login"),
-        (
-            10,
-            "{\"https://index.docker.io/v1/\":\"bob\",\"registry.example:5000\":\"carol\"}\nexit 0",
-            "0.6.4 keeps the earlier user's login",
-        ),
-        (12, carol("pw-carol-2"), "0.6.4 keeps the earlier user's login"),
+        (9, CAROL, "0.6.4 keeps the earlier user's login"),
+        (10, LIST_WITH_CAROL, "0.6.4 keeps the earlier user's login"),
+        (12, CAROL_AGAIN, "0.6.4 keeps the earlier user's login"),
         // Ours names what is wrong with the JSON in its own words (Go's decoder's are its own).
         (
             19,
@@ -204,7 +229,12 @@ fn transcripts_match_the_reference_helpers_but_for_fixed_bugs() {
     for store in Store::both() {
         let name = store.name();
         let sandbox = Sandbox::new();
-        let theirs = transcript(|action, stdin| reference(&store, action, stdin));
+        let mut theirs = transcript(|action, stdin| reference(&store, action, stdin));
+        for (index, alternative, recorded) in either_answer(&store) {
+            if theirs[index] == alternative {
+                theirs[index] = recorded.to_string();
+            }
+        }
         let golden = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join(format!("tests/golden/{}-0.6.4.txt", store.reference()));
         if std::env::var_os("UPDATE_GOLDEN").is_some() {

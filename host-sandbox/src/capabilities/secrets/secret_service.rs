@@ -61,16 +61,7 @@ async fn account(layout: &Layout, item: &Item<'_>) -> Result<Option<(String, Str
 
 pub async fn get(service: &SecretService<'_>, layout: &Layout, key: &str) -> Result<Option<Entry>, StoreError> {
     let items = search(service, &layout.key_attributes(key)).await?;
-    // The latest login, should an older helper have left several for one server.
-    let mut newest = None;
-    for item in items {
-        let modified = item.get_modified().await.map_err(failed)?;
-        if newest.as_ref().is_none_or(|(time, _)| modified > *time) {
-            newest = Some((modified, item));
-        }
-    }
-    let Some((_, item)) = newest else { return Ok(None) };
-    let Some((_, account)) = self::account(layout, &item).await? else { return Ok(None) };
+    let Some((_, account, item)) = latest_first(layout, items).await?.into_iter().next() else { return Ok(None) };
     let secret = item.get_secret().await.map_err(failed)?;
     let secret = String::from_utf8(secret)
         .map_err(|_| StoreError::Failed(format!("the secret the keyring holds for {key} is not UTF-8")))?;
@@ -117,12 +108,27 @@ pub async fn delete(service: &SecretService<'_>, layout: &Layout, key: &str) -> 
     Ok(!items.is_empty())
 }
 
+/// Each key with its account: where an older helper left several logins for one key (as
+/// docker-credential-secretservice 0.6.4 does for a second user), the one `get` answers with.
 pub async fn list(service: &SecretService<'_>, layout: &Layout) -> Result<Vec<(String, String)>, StoreError> {
-    let mut listed = Vec::new();
-    for item in search(service, &layout.namespace_attributes()).await? {
-        listed.extend(account(layout, &item).await?);
-    }
-    listed.sort();
+    let mut listed = latest_first(layout, search(service, &layout.namespace_attributes()).await?).await?;
     listed.dedup_by(|a, b| a.0 == b.0);
-    Ok(listed)
+    Ok(listed.into_iter().map(|(key, account, _)| (key, account)).collect())
+}
+
+/// The logins `items` hold as (key, account, item), sorted by key and, within a key, the
+/// latest first (ties by account).
+async fn latest_first<'s>(
+    layout: &Layout,
+    items: Vec<Item<'s>>,
+) -> Result<Vec<(String, String, Item<'s>)>, StoreError> {
+    let mut logins = Vec::new();
+    for item in items {
+        if let Some((key, account)) = account(layout, &item).await? {
+            let modified = item.get_modified().await.map_err(failed)?;
+            logins.push((key, std::cmp::Reverse(modified), account, item));
+        }
+    }
+    logins.sort_by(|a, b| (&a.0, a.1, &a.2).cmp(&(&b.0, b.1, &b.2)));
+    Ok(logins.into_iter().map(|(key, _, account, item)| (key, account, item)).collect())
 }
