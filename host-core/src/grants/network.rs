@@ -287,7 +287,15 @@ pub fn target(scheme: &str, authority: &str, path_and_query: &str) -> Result<Tar
     let host = match url.host() {
         Some(url::Host::Domain(name)) => match parse_ip(name) {
             Some(ip) => TargetHost::Ip(ip),
-            None => TargetHost::Name(name.strip_suffix('.').unwrap_or(name).to_string()),
+            None => {
+                // One trailing dot (the root) is the same name; an empty label is none, and
+                // `1.2.3.4..` would be an address again once its dot is dropped.
+                let name = name.strip_suffix('.').unwrap_or(name);
+                if name.split('.').any(str::is_empty) {
+                    return Err(Invalid(format!("the host name {name:?} has an empty label")));
+                }
+                TargetHost::Name(name.to_string())
+            }
         },
         Some(url::Host::Ipv4(ip)) => TargetHost::Ip(IpAddr::V4(ip)),
         Some(url::Host::Ipv6(ip)) => TargetHost::Ip(unmap(ip)),

@@ -66,6 +66,20 @@ fn every_form_of_an_address_is_the_address() {
     assert!(allows("http://169.254.169.254", "http://169.254.169.254/latest/api/token"));
 }
 
+/// Found by fuzzing (fuzz/regressions/egress_target): `28520391.%2E` was checked as the name
+/// `28520391.`, which the sender's URL parser reads as the address 1.179.47.199.
+#[test]
+fn a_name_with_an_empty_label_is_refused_not_sent_as_an_address() {
+    assert_eq!(
+        target("http", "28520391.%2E", "/latest/api/token").unwrap_err(),
+        Invalid("the host name \"28520391.\" has an empty label".into())
+    );
+    assert!(target("https", "a..example.com", "/").is_err());
+    assert!(target("https", ".example.com", "/").is_err());
+    assert_eq!(target("https", "example.com.", "/").unwrap().host, TargetHost::Name("example.com".into()));
+    assert_eq!(target("http", "28520391.", "/").unwrap().host, TargetHost::Ip("1.179.47.199".parse().unwrap()));
+}
+
 #[test]
 fn cidr_ranges_and_path_prefixes() {
     assert!(allows("https://10.0.0.0/8", "https://10.1.2.3/"));
