@@ -23,6 +23,9 @@ pub trait Effects {
     fn file(&self, path: &str) -> Result<Option<String>, Error>;
     /// Sends a request through the host.
     fn send(&self, request: &Request) -> Result<Response, Error>;
+    /// Probes an endpoint that exists only on some machines: `Ok(Err(why))` when nothing
+    /// answered at all (see [`Request::probe`]).
+    fn probe(&self, request: &Request) -> Result<Result<Response, String>, Error>;
     /// Seconds since the epoch.
     fn now(&self) -> u64;
     /// A line in the host log (never a secret).
@@ -56,6 +59,10 @@ impl Effects for Wasi {
 
     fn send(&self, request: &Request) -> Result<Response, Error> {
         request.send()
+    }
+
+    fn probe(&self, request: &Request) -> Result<Result<Response, String>, Error> {
+        request.probe()
     }
 
     fn now(&self) -> u64 {
@@ -156,6 +163,15 @@ impl Effects for Scripted {
         self.sent.borrow_mut().push(request.clone());
         let answers = self.answers.get(&key).ok_or_else(|| Error::Upstream(format!("{key}: connection refused")))?;
         Ok(answers[earlier.min(answers.len() - 1)].clone())
+    }
+    fn probe(&self, request: &Request) -> Result<Result<Response, String>, Error> {
+        let key = format!("{} {}", request.method, request.url);
+        if self.answers.contains_key(&key) {
+            return self.send(request).map(Ok);
+        }
+        // Nothing scripted: nothing answers.
+        self.sent.borrow_mut().push(request.clone());
+        Ok(Err(format!("{key}: connection refused")))
     }
     fn now(&self) -> u64 {
         self.now

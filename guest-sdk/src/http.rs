@@ -86,11 +86,25 @@ impl Request {
 
     /// Sends the request and reads the whole response.
     pub fn send(&self) -> Result<Response, Error> {
+        match self.probe()? {
+            Ok(response) => Ok(response),
+            Err(nothing) => Err(Error::Upstream(nothing)),
+        }
+    }
+
+    /// Sends a probe of an endpoint that exists only on some machines (a metadata service):
+    /// `Ok(Err(why))` when nothing answered at all (refused, unreachable, reset or timed out
+    /// before any answer), so that the caller moves on; a failure once an answer began (a
+    /// broken or oversized body) is an error, as with [`Request::send`].
+    pub fn probe(&self) -> Result<Result<Response, String>, Error> {
         let url = Url::parse(&self.url)?;
-        wasi::send(self, &url).map_err(|failure| match failure {
-            Failure::Denied(why) => Error::Denied(format!("{} {}: {why}", self.method, Url::shown(&self.url))),
-            Failure::Other(why) => Error::Upstream(format!("{} {}: {why}", self.method, Url::shown(&self.url))),
-        })
+        let shown = |why: String| format!("{} {}: {why}", self.method, Url::shown(&self.url));
+        match wasi::send(self, &url) {
+            Ok(response) => Ok(Ok(response)),
+            Err(Failure::Unanswered(why)) => Ok(Err(shown(why))),
+            Err(Failure::Denied(why)) => Err(Error::Denied(shown(why))),
+            Err(Failure::Other(why)) => Err(Error::Upstream(shown(why))),
+        }
     }
 }
 
@@ -220,6 +234,8 @@ impl Url {
 /// Why sending failed, before it is given the URL.
 enum Failure {
     Denied(String),
+    /// Nothing answered at all.
+    Unanswered(String),
     Other(String),
 }
 
@@ -314,13 +330,26 @@ mod wasi {
             E::DestinationIpProhibited => {
                 Failure::Denied("the host refused the destination address (not granted explicitly)".into())
             }
-            E::ConnectionTimeout => Failure::Other("timed out connecting".into()),
-            E::ConnectionRefused => Failure::Other("connection refused".into()),
-            E::DnsError(_) | E::DnsTimeout => Failure::Other("the name does not resolve".into()),
-            E::TlsCertificateError => Failure::Other("the server's TLS certificate is not trusted".into()),
-            E::HttpResponseTimeout | E::ConnectionReadTimeout => {
-                Failure::Other("timed out waiting for the answer".into())
+            E::ConnectionTimeout => Failure::Unanswered("timed out connecting".into()),
+            E::ConnectionRefused => Failure::Unanswered("connection refused".into()),
+            E::DnsError(_) | E::DnsTimeout => Failure::Unanswered("the name does not resolve".into()),
+            E::DestinationNotFound | E::DestinationUnavailable | E::DestinationIpUnroutable => {
+                Failure::Unanswered("the destination cannot be reached".into())
             }
+            E::ConnectionTerminated => Failure::Unanswered("the connection was closed before any answer".into()),
+            E::HttpResponseTimeout => Failure::Unanswered("timed out waiting for the answer".into()),
+            E::TlsCertificateError => Failure::Other("the server's TLS certificate is not trusted".into()),
+            E::ConnectionReadTimeout => Failure::Other("the answer stalled: timed out reading its body".into()),
+            E::HttpResponseIncomplete => Failure::Other("the connection broke off in the middle of the answer".into()),
+            E::HttpResponseBodySize(size) => Failure::Other(match size {
+                Some(size) => format!("the answer's body ({size} bytes) is larger than the host accepts"),
+                None => "the answer's body is larger than the host accepts".into(),
+            }),
+            E::HttpResponseHeaderSize(_) | E::HttpResponseHeaderSectionSize(_) => {
+                Failure::Other("the answer's headers are larger than the host accepts".into())
+            }
+            E::HttpProtocolError => Failure::Other("the answer is not valid HTTP".into()),
+            E::InternalError(Some(why)) => Failure::Other(why),
             other => Failure::Other(format!("{other:?}")),
         }
     }

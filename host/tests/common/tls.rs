@@ -99,13 +99,18 @@ pub struct ConnectProxy {
 
 impl ConnectProxy {
     pub fn start(upstream: u16) -> ConnectProxy {
+        Self::refusing(upstream, super::servers::Faults::default())
+    }
+
+    /// A proxy that answers 502 to a CONNECT for a host `faults` refuses.
+    pub fn refusing(upstream: u16, faults: super::servers::Faults) -> ConnectProxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let targets: Arc<Mutex<Vec<String>>> = Arc::default();
         let seen = targets.clone();
         std::thread::spawn(move || {
             for client in listener.incoming().flatten() {
-                let seen = seen.clone();
+                let (seen, faults) = (seen.clone(), faults.clone());
                 std::thread::spawn(move || {
                     let mut reader = BufReader::new(client.try_clone().unwrap());
                     let mut line = String::new();
@@ -120,6 +125,11 @@ impl ConnectProxy {
                     let mut client = client;
                     if !line.starts_with("CONNECT ") {
                         let _ = client.write_all(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n");
+                        return;
+                    }
+                    let host = line.split_whitespace().nth(1).and_then(|t| t.rsplit_once(':')).map_or("", |(h, _)| h);
+                    if faults.refuses(host) {
+                        let _ = client.write_all(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n");
                         return;
                     }
                     let server = TcpStream::connect(("127.0.0.1", upstream)).unwrap();

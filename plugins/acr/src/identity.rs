@@ -283,13 +283,14 @@ fn arc(effects: &dyn Effects, choices: &Choices, chosen: bool) -> Result<Found, 
 fn imds(effects: &dyn Effects, choices: &Choices) -> Result<Found, Error> {
     let url = format!("{IMDS}?{}", managed_query("2018-02-01", choices, "msi_res_id", effects));
     let request = Request::get(&url).header("metadata", "true").timeouts(PROBE_CONNECT, PROBE_RESPONSE);
-    let response = match effects.send(&request) {
+    // Nothing answering is a machine without instance metadata (unless it was chosen); a
+    // service that answers badly is a failure of this machine's.
+    let response = match effects.probe(&request)? {
         Ok(response) => response,
-        Err(Error::Denied(why)) => return Err(Error::Denied(why)),
-        Err(e) if choices.source == Source::Auto => {
-            return Ok(Found::Skipped(format!("no instance metadata service ({})", e.message())));
+        Err(nothing) if choices.source == Source::Auto => {
+            return Ok(Found::Skipped(format!("no instance metadata service ({nothing})")));
         }
-        Err(e) => return Err(e),
+        Err(nothing) => return Err(Error::Upstream(nothing)),
     };
     managed_token(effects, &response, "the instance metadata service", "instance metadata").map(Found::Token)
 }

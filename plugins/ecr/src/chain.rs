@@ -313,8 +313,21 @@ impl Chain<'_> {
         let probe = |request: Request| request.timeouts(PROBE_CONNECT, PROBE_RESPONSE);
         let token_request = probe(Request::put(&format!("{base}/latest/api/token")))
             .header("x-aws-ec2-metadata-token-ttl-seconds", "21600");
-        let token = match self.context.send(&token_request) {
-            Ok(response) if response.is_success() => Some(response.text()),
+        // Nothing answering is a machine without instance metadata; a service that answers
+        // badly is a failure of this machine's.
+        let token = match self.context.probe(&token_request)? {
+            Ok(response) if response.is_success() => {
+                let token = response.text();
+                // A session token is base64: anything else (a proxy's page, a truncated
+                // answer) is not one, and would only be refused at the next request.
+                if token.is_empty() || !token.bytes().all(|b| b.is_ascii_alphanumeric() || b"+/=_-".contains(&b)) {
+                    return Err(Error::Upstream(format!(
+                        "{base}/latest/api/token: the answer ({} bytes) is not a session token",
+                        token.len()
+                    )));
+                }
+                Some(token)
+            }
             // IMDSv1 only (the SDKs fall back unless told not to).
             Ok(response)
                 if (403..=405).contains(&response.status) && !self.context.env_flag("AWS_EC2_METADATA_V1_DISABLED") =>
@@ -324,8 +337,7 @@ impl Chain<'_> {
             Ok(response) => {
                 return Err(Error::Upstream(format!("{base}/latest/api/token: HTTP {}", response.status)));
             }
-            Err(Error::Denied(why)) => return Err(Error::Denied(why)),
-            Err(e) => return Ok(Found::Skipped(format!("no instance metadata service ({})", e.message()))),
+            Err(nothing) => return Ok(Found::Skipped(format!("no instance metadata service ({nothing})"))),
         };
         let get = |path: &str| {
             let mut request = probe(Request::get(&format!("{base}{path}")));
@@ -350,6 +362,12 @@ impl Chain<'_> {
             .map(str::trim)
             .find(|l| !l.is_empty())
             .ok_or_else(|| Error::Upstream("the instance metadata lists no IAM role".into()))?;
+        // IAM role names are letters, digits and `+=,.@_-`.
+        if !role.bytes().all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b)) {
+            return Err(Error::Upstream(format!(
+                "{base}/latest/meta-data/iam/security-credentials/: the answer is not an IAM role name"
+            )));
+        }
         let response = get(&format!("/latest/meta-data/iam/security-credentials/{role}"))?;
         if !response.is_success() {
             return Err(Error::Upstream(format!(

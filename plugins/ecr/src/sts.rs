@@ -26,7 +26,7 @@ pub fn assume_role_with_web_identity(
 ) -> Result<AwsCredentials, Error> {
     let action = "AssumeRoleWithWebIdentity";
     let request = form(sts, action, role, Some(("WebIdentityToken", token))).header("user-agent", crate::USER_AGENT);
-    credentials_from(&context.send(&request)?, action, &role.arn)
+    credentials_from(&send(context, &request, action, role)?, action, &role.arn)
 }
 
 /// Assumes `role` with `source` credentials.
@@ -38,7 +38,12 @@ pub fn assume_role(
 ) -> Result<AwsCredentials, Error> {
     let request = form(sts, "AssumeRole", role, role.external_id.as_deref().map(|id| ("ExternalId", id)));
     let request = signed(request, source, &sts.region, "sts", context.now())?.header("user-agent", crate::USER_AGENT);
-    credentials_from(&context.send(&request)?, "AssumeRole", &role.arn)
+    credentials_from(&send(context, &request, "AssumeRole", role)?, "AssumeRole", &role.arn)
+}
+
+/// Sends an STS request; a failure to get an answer names the call.
+fn send(context: &dyn Effects, request: &Request, action: &str, role: &Role) -> Result<Response, Error> {
+    context.send(request).map_err(|e| e.context(format!("STS {action} for {}", role.arn)))
 }
 
 /// The query-protocol request for `action` on `role`, with one `extra` field.

@@ -288,11 +288,12 @@ fn metadata(effects: &dyn Effects, choices: &Choices) -> Result<Option<AccessTok
     let scopes = choices.scopes.iter().map(|s| guest_sdk::http::form_encode(s)).collect::<Vec<_>>().join(",");
     let url = format!("http://{host}/computeMetadata/v1/instance/service-accounts/default/token?scopes={scopes}");
     let request = Request::get(&url).header("metadata-flavor", "Google").timeouts(PROBE_CONNECT, PROBE_RESPONSE);
-    let response = match effects.send(&request) {
+    // Nothing answering is a machine without a metadata server; one that answers badly is
+    // a failure of this machine's.
+    let response = match effects.probe(&request)? {
         Ok(response) => response,
-        Err(Error::Denied(why)) => return Err(Error::Denied(why)),
-        Err(e) => {
-            effects.log(Level::Debug, &format!("Google credentials: no metadata server at {host}: {}", e.message()));
+        Err(nothing) => {
+            effects.log(Level::Debug, &format!("Google credentials: no metadata server at {host}: {nothing}"));
             return Ok(None);
         }
     };

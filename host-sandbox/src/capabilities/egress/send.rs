@@ -94,7 +94,7 @@ pub async fn send(
     }
     let mut response = response;
     let mut collected = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+    while let Some(chunk) = response.chunk().await.map_err(classify_body)? {
         if collected.len() + chunk.len() > bounds.max_response_bytes {
             return Err(ErrorCode::HttpResponseBodySize(Some((collected.len() + chunk.len()) as u64)));
         }
@@ -136,29 +136,46 @@ impl http_body::Body for HeldBody {
     }
 }
 
-/// The `wasi:http` error code for a client error.
+/// The error and its causes, as one line.
+fn cause_chain(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The `wasi:http` error code for a client error before the answer's head arrived: the
+/// codes of "nothing answered" (refused, timed out, reset before any answer, a proxy that
+/// opened no tunnel) are told apart from a server that answered badly, since a plugin
+/// probing for a metadata service moves on after the former only.
 fn classify(error: reqwest::Error) -> ErrorCode {
-    let chain = {
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(&error);
-        while let Some(cause) = source {
-            text.push_str(": ");
-            text.push_str(&cause.to_string());
-            source = cause.source();
-        }
-        text
-    };
+    let chain = cause_chain(&error);
     if error.is_timeout() && error.is_connect() {
         ErrorCode::ConnectionTimeout
     } else if error.is_timeout() {
         ErrorCode::HttpResponseTimeout
     } else if chain.contains("certificate") || chain.contains("InvalidCertificate") {
         ErrorCode::TlsCertificateError
+    } else if chain.contains("tunnel error") {
+        ErrorCode::InternalError(Some("the proxy opened no tunnel to it (its CONNECT failed)".into()))
+    } else if chain.contains("refused") {
+        ErrorCode::ConnectionRefused
+    } else if chain.contains("reset") || chain.contains("closed before message completed") {
+        ErrorCode::ConnectionTerminated
     } else if error.is_connect() {
-        if chain.contains("refused") { ErrorCode::ConnectionRefused } else { ErrorCode::InternalError(Some(chain)) }
+        ErrorCode::InternalError(Some(chain))
     } else {
         ErrorCode::HttpProtocolError
     }
+}
+
+/// The `wasi:http` error code for a failure while reading an answer's body.
+fn classify_body(error: reqwest::Error) -> ErrorCode {
+    if error.is_timeout() { ErrorCode::ConnectionReadTimeout } else { ErrorCode::HttpResponseIncomplete }
 }
 
 /// A TLS configuration with no trusted roots, for clients that only speak plain HTTP.
