@@ -105,6 +105,11 @@ impl AwsMock {
         self.state.lock().unwrap().identities.insert(key_id.into(), (secret.into(), None));
     }
 
+    /// Makes `key_id` a known identity with `secret` and the session token `token`.
+    pub fn session(&self, key_id: &str, secret: &str, token: &str) {
+        self.state.lock().unwrap().identities.insert(key_id.into(), (secret.into(), Some(token.into())));
+    }
+
     pub fn ecr_mode(&self, mode: EcrMode) {
         self.state.lock().unwrap().ecr = Some(mode);
     }
