@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 
 const REGISTRIES: usize = 4;
 
-/// Each registry's secret versions: (version, when it was written).
-type History = Arc<Mutex<Vec<Vec<(u64, Instant)>>>>;
+/// Each registry's secret versions: (version, just before and just after it replaced the
+/// one before).
+type History = Arc<Mutex<Vec<Vec<(u64, Instant, Instant)>>>>;
 
 /// A small xorshift generator: the soak needs variety, not quality.
 struct Random(u64);
@@ -104,7 +105,7 @@ fn concurrent_gets_with_kills_rotation_and_a_full_disk_give_only_right_answers()
     }
     let config = sandbox.write("config.toml", &config);
     let start = Instant::now();
-    let history: History = Arc::new(Mutex::new((0..REGISTRIES).map(|_| vec![(0, start)]).collect()));
+    let history: History = Arc::new(Mutex::new((0..REGISTRIES).map(|_| vec![(0, start, start)]).collect()));
 
     // The rotation: one registry's secret every 3 ms.
     let stop = Arc::new(AtomicBool::new(false));
@@ -116,8 +117,9 @@ fn concurrent_gets_with_kills_rotation_and_a_full_disk_give_only_right_answers()
                 let r = random.below(REGISTRIES as u64) as usize;
                 let mut history = history.lock().unwrap();
                 let version = history[r].last().unwrap().0 + 1;
+                let before = Instant::now();
                 rotate(&secrets, r, version);
-                history[r].push((version, Instant::now()));
+                history[r].push((version, before, Instant::now()));
                 drop(history);
                 std::thread::sleep(Duration::from_millis(3));
             }
@@ -176,10 +178,12 @@ fn concurrent_gets_with_kills_rotation_and_a_full_disk_give_only_right_answers()
                     .then(|| a["Secret"].as_str()?.strip_prefix(&prefix)?.parse::<u64>().ok())?
             });
             let history = history.lock().unwrap();
+            // Current at some moment of the call: written before it ended, and not replaced
+            // before it began (each bound taken on the side that never wrongs a right answer).
             let current_during_call = version.is_some_and(|v| {
-                let written = history[r].iter().position(|(version, _)| *version == v);
+                let written = history[r].iter().position(|(version, ..)| *version == v);
                 written.is_some_and(|at| {
-                    let replaced = history[r].get(at + 1).map(|(_, when)| *when);
+                    let replaced = history[r].get(at + 1).map(|(_, _, after)| *after);
                     history[r][at].1 <= ended && replaced.is_none_or(|replaced| replaced >= began)
                 })
             });
