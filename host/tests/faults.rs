@@ -54,56 +54,51 @@ struct Endpoint {
 }
 
 /// A cell's mock, namespace and scratch home.
-enum Mock {
+enum Cell {
     Aws(Namespaced<AwsMock>),
     Azure(Namespaced<AzureMock>),
     Google(Namespaced<GoogleMock>),
 }
 
-struct Cell {
-    mock: Mock,
-}
-
 impl Cell {
     fn start(endpoint: &Endpoint) -> Cell {
-        let mock = match endpoint.cloud {
+        match endpoint.cloud {
             Cloud::Aws => {
                 let setup = Namespaced::start(endpoint.vm, AwsMock::start_with_http);
                 setup.mock.identity("AKIDSTATIC", "static-secret");
-                Mock::Aws(setup)
+                Cell::Aws(setup)
             }
             Cloud::Azure => {
                 let setup = Namespaced::start(endpoint.vm, AzureMock::start_with_http);
                 setup.mock.identities(true, &[]);
-                Mock::Azure(setup)
+                Cell::Azure(setup)
             }
-            Cloud::Google => Mock::Google(Namespaced::start(endpoint.vm, GoogleMock::start_with_http)),
-        };
-        Cell { mock }
+            Cloud::Google => Cell::Google(Namespaced::start(endpoint.vm, GoogleMock::start_with_http)),
+        }
     }
 
     fn servers(&self) -> &Servers {
-        match &self.mock {
-            Mock::Aws(setup) => &setup.mock,
-            Mock::Azure(setup) => &setup.mock,
-            Mock::Google(setup) => &setup.mock,
+        match self {
+            Cell::Aws(setup) => &setup.mock,
+            Cell::Azure(setup) => &setup.mock,
+            Cell::Google(setup) => &setup.mock,
         }
     }
 
     fn sandbox(&self) -> &Sandbox {
-        match &self.mock {
-            Mock::Aws(setup) => &setup.sandbox,
-            Mock::Azure(setup) => &setup.sandbox,
-            Mock::Google(setup) => &setup.sandbox,
+        match self {
+            Cell::Aws(setup) => &setup.sandbox,
+            Cell::Azure(setup) => &setup.sandbox,
+            Cell::Google(setup) => &setup.sandbox,
         }
     }
 
     fn get(&self, config: &std::path::Path, registry: &str, env: &[(String, String)]) -> Output {
         let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-        match &self.mock {
-            Mock::Aws(setup) => setup.get(Some(&config.to_path_buf()), registry, &env),
-            Mock::Azure(setup) => setup.get(Some(&config.to_path_buf()), registry, &env),
-            Mock::Google(setup) => setup.get(Some(&config.to_path_buf()), registry, &env),
+        match self {
+            Cell::Aws(setup) => setup.get(Some(&config.to_path_buf()), registry, &env),
+            Cell::Azure(setup) => setup.get(Some(&config.to_path_buf()), registry, &env),
+            Cell::Google(setup) => setup.get(Some(&config.to_path_buf()), registry, &env),
         }
     }
 
@@ -146,23 +141,17 @@ const ACR: &str = "myreg.azurecr.io";
 const GAR: &str = "europe-west3-docker.pkg.dev";
 
 fn aws_keys(_: &Cell) -> (String, Vec<(String, String)>) {
-    let cell_env = vec![
+    let env = vec![
         pair("AWS_ACCESS_KEY_ID", "AKIDSTATIC"),
         pair("AWS_SECRET_ACCESS_KEY", "static-secret"),
         pair("AWS_EC2_METADATA_DISABLED", "true"),
     ];
-    (String::new(), cell_env)
+    (String::new(), env)
 }
 
-fn aws_imds(_: &Cell) -> (String, Vec<(String, String)>) {
-    (String::new(), Vec::new())
-}
-
-fn google_metadata(_: &Cell) -> (String, Vec<(String, String)>) {
-    (String::new(), Vec::new())
-}
-
-fn azure_imds(_: &Cell) -> (String, Vec<(String, String)>) {
+/// A cloud VM as it comes: no config lines, no environment; the plugin finds its metadata
+/// service at the real address.
+fn as_it_comes(_: &Cell) -> (String, Vec<(String, String)>) {
     (String::new(), Vec::new())
 }
 
@@ -201,7 +190,7 @@ const ENDPOINTS: &[Endpoint] = &[
         named: "AWS credentials from instance metadata",
         garbled: "is not a session token",
         headers: "",
-        scenario: aws_imds,
+        scenario: as_it_comes,
     },
     Endpoint {
         name: "AWS IMDS role list",
@@ -213,7 +202,7 @@ const ENDPOINTS: &[Endpoint] = &[
         named: "AWS credentials from instance metadata",
         garbled: "not an IAM role name",
         headers: "",
-        scenario: aws_imds,
+        scenario: as_it_comes,
     },
     Endpoint {
         name: "AWS IMDS role credentials",
@@ -225,7 +214,7 @@ const ENDPOINTS: &[Endpoint] = &[
         named: "AWS credentials from instance metadata",
         garbled: "not the expected JSON",
         headers: "",
-        scenario: aws_imds,
+        scenario: as_it_comes,
     },
     Endpoint {
         name: "ECS/EKS container credentials",
@@ -317,7 +306,7 @@ const ENDPOINTS: &[Endpoint] = &[
         named: "Azure identity from instance metadata",
         garbled: "not the expected JSON",
         headers: "",
-        scenario: azure_imds,
+        scenario: as_it_comes,
     },
     Endpoint {
         name: "Azure App Service",
@@ -350,7 +339,7 @@ const ENDPOINTS: &[Endpoint] = &[
         scenario: |cell| {
             std::fs::create_dir_all(cell.sandbox().path("tokens")).unwrap();
             let key = cell.file("tokens/5c0e8a.key", "arc-key-contents");
-            if let Mock::Azure(setup) = &cell.mock {
+            if let Cell::Azure(setup) = cell {
                 setup.mock.arc_key(&key, "arc-key-contents");
             }
             let pattern = format!("{}/*.key", cell.sandbox().path("tokens").display());
@@ -393,7 +382,7 @@ const ENDPOINTS: &[Endpoint] = &[
         named: "169.254.169.254",
         garbled: "not the expected JSON",
         headers: "Metadata-Flavor: Google\r\n",
-        scenario: google_metadata,
+        scenario: as_it_comes,
     },
     Endpoint {
         name: "Google OAuth token",
