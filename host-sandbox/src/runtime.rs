@@ -260,6 +260,11 @@ impl Sandbox {
             .stdout(stdout.clone())
             .stderr(stderr.clone())
             .max_random_size(memory::HOSTCALL_BYTES as u64)
+            // wasi:sockets is linked for runtimes that import it (CPython's), and refuses every
+            // use before any system call: no socket is created, no name looked up.
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
             .build();
         let budget = MemoryBudget::new(grants.limits.memory_mib.value);
         let log = Arc::new(PluginLog::new(&plugin.id));
@@ -426,13 +431,16 @@ fn engine_config(compile: bool) -> wasmtime::Config {
 
 /// Links the WASI interfaces a plugin may use, backed by a context that grants nothing but
 /// the plugin's env: no preopened directories, no arguments, empty stdin, captured
-/// stdout/stderr. `wasi:sockets` is deliberately not linked.
+/// stdout/stderr, and `wasi:sockets` that refuses every use (TCP and UDP sockets are not
+/// created, names are not looked up, no address passes the check): network only through
+/// `wasi:http` and its one chokepoint.
 fn link_wasi(linker: &mut Linker<State>) -> anyhow::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
     use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
-    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random};
+    use wasmtime_wasi::p2::bindings::{cli, clocks, filesystem, io, random, sockets};
     use wasmtime_wasi::random::WasiRandom;
+    use wasmtime_wasi::sockets::{WasiSockets, WasiSocketsView};
 
     struct Io;
     impl wasmtime::component::HasData for Io {
@@ -459,6 +467,13 @@ fn link_wasi(linker: &mut Linker<State>) -> anyhow::Result<()> {
     cli::terminal_stderr::add_to_linker::<State, WasiCli>(l, State::cli)?;
     filesystem::preopens::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
     filesystem::types::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
+    sockets::instance_network::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    sockets::network::add_to_linker::<State, WasiSockets>(l, &Default::default(), State::sockets)?;
+    sockets::tcp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    sockets::tcp::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    sockets::udp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    sockets::udp::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    sockets::ip_name_lookup::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
     Ok(())
 }
 

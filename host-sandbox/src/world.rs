@@ -13,7 +13,8 @@ pub const WIT_VERSION: &str = "0.1.2";
 const TYPES: &str = "docker-credential-wasm:plugin/types";
 
 /// WASI interfaces a plugin may import (any `0.2.x`), linked by the runtime over a context
-/// that grants nothing. `wasi:sockets` is not among them: network only through wasi:http.
+/// that grants nothing. `wasi:sockets` is among them because language runtimes import it
+/// (CPython's always does), but every use is refused: network only through wasi:http.
 pub const WASI: &[&str] = &[
     "wasi:io/error",
     "wasi:io/poll",
@@ -35,6 +36,13 @@ pub const WASI: &[&str] = &[
     "wasi:cli/terminal-stderr",
     "wasi:filesystem/types",
     "wasi:filesystem/preopens",
+    "wasi:sockets/instance-network",
+    "wasi:sockets/network",
+    "wasi:sockets/tcp-create-socket",
+    "wasi:sockets/tcp",
+    "wasi:sockets/udp-create-socket",
+    "wasi:sockets/udp",
+    "wasi:sockets/ip-name-lookup",
 ];
 
 /// Every interface a plugin may import; everything else is refused at load.
@@ -114,13 +122,7 @@ pub fn check_imports<'a>(imports: impl Iterator<Item = &'a str>) -> anyhow::Resu
         })
         .collect();
     if !refused.is_empty() {
-        let sockets = refused.iter().any(|name| name.starts_with("wasi:sockets/"));
-        bail!(
-            "it imports {}, which plugins may not use{}; plugins may import {}",
-            refused.join(", "),
-            if sockets { " (no wasi:sockets; network only through wasi:http)" } else { "" },
-            allowed_summary()
-        );
+        bail!("it imports {}, which plugins may not use; plugins may import {}", refused.join(", "), allowed_summary());
     }
     Ok(())
 }
@@ -139,6 +141,8 @@ fn allowed_summary() -> String {
     wasi.sort();
     wasi.dedup();
     let minor = WIT_VERSION.rsplit_once('.').map_or(WIT_VERSION, |(minor, _)| minor);
+    let wasi: Vec<&str> =
+        wasi.into_iter().map(|package| if package == "sockets" { "sockets, every use refused" } else { package }).collect();
     format!("WASI 0.2.x ({}) and {WIT_PACKAGE}@{minor}.x ({})", wasi.join(", "), ours.join(", "))
 }
 
@@ -172,12 +176,17 @@ mod tests {
 
     #[test]
     fn imports_outside_the_world_are_refused_by_name() {
-        let ok = ["wasi:cli/environment@0.2.4", "wasi:io/streams@0.2.0", "docker-credential-wasm:plugin/log@0.1.0"];
+        let ok = [
+            "wasi:cli/environment@0.2.4",
+            "wasi:io/streams@0.2.0",
+            "wasi:sockets/tcp@0.2.9",
+            "docker-credential-wasm:plugin/log@0.1.0",
+        ];
         check_imports(ok.into_iter()).unwrap();
-        let err = check_imports(["wasi:io/streams@0.2.4", "wasi:sockets/tcp@0.2.4"].into_iter()).unwrap_err();
+        let err = check_imports(["wasi:io/streams@0.2.4", "wasi:keyvalue/store@0.2.0"].into_iter()).unwrap_err();
         assert_eq!(
             err.to_string(),
-            "it imports wasi:sockets/tcp@0.2.4, which plugins may not use (no wasi:sockets; network only through wasi:http); plugins may import WASI 0.2.x (cli, clocks, filesystem, http, io, random) and docker-credential-wasm:plugin@0.1.x (types, log, settings, files, request, secrets)"
+            "it imports wasi:keyvalue/store@0.2.0, which plugins may not use; plugins may import WASI 0.2.x (cli, clocks, filesystem, http, io, random, sockets, every use refused) and docker-credential-wasm:plugin@0.1.x (types, log, settings, files, request, secrets)"
         );
         let err = check_imports(["evil:x/y@1.0.0"].into_iter()).unwrap_err();
         assert!(

@@ -189,18 +189,24 @@ fn oversized_secrets_are_refused() {
 }
 
 #[test]
-fn a_component_importing_sockets_is_refused_at_load() {
-    let (sandbox, config) = plugin_config(Path::new(test_artifacts::SOCKETS), "sockets", "");
+fn every_use_of_sockets_is_refused_before_any_system_call() {
+    let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    tcp.set_nonblocking(true).unwrap();
+    let target = tcp.local_addr().unwrap();
+    let udp = std::net::UdpSocket::bind(target).unwrap();
+    udp.set_nonblocking(true).unwrap();
+    let (sandbox, config) =
+        plugin_config(Path::new(test_artifacts::SOCKETS), "sockets", &format!("settings = {{ target = \"{target}\" }}\n"));
     let output = get(&sandbox, &config, "x.test", &[]);
-    assert_eq!(output.code, 1);
-    assert!(
-        output
-            .stdout
-            .starts_with("docker-credential-wasm: plugin \"sockets\" failed: cannot load it: it imports wasi:sockets/"),
-        "{}",
-        output.stdout
+    assert_eq!(
+        (output.stdout.as_str(), output.code),
+        (
+            "docker-credential-wasm: plugin \"sockets\": denied: tcp: Permission denied (os error 2); udp: Permission denied (os error 2); lookup: failed to lookup address information: Non-recoverable error\n",
+            1
+        )
     );
-    assert!(output.stdout.contains("which plugins may not use (no wasi:sockets; network only through wasi:http)"));
+    assert_eq!(tcp.accept().map(|_| ()).unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a connection reached the listener");
+    assert_eq!(udp.recv(&mut [0; 16]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a datagram arrived");
 }
 
 #[test]

@@ -56,7 +56,7 @@ fn pairs(text: &str) -> BTreeMap<String, String> {
     text.split('&').filter_map(|pair| pair.split_once('=')).map(|(k, v)| (decode(k), decode(v))).collect()
 }
 
-fn read_request(stream: &mut dyn Read) -> Option<Request> {
+pub fn read_request(stream: &mut dyn Read) -> Option<Request> {
     let mut reader = BufReader::new(stream);
     let mut line = String::new();
     reader.read_line(&mut line).ok()?;
