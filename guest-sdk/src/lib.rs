@@ -118,8 +118,24 @@ pub trait Plugin {
 
 /// Registers a [`Plugin`] implementation as the component's `helper` export.
 /// Use it exactly once, at the top level of the plugin crate.
+///
+/// With `manifest = "manifest.toml"` (a path from the crate's directory), the manifest is
+/// embedded in the component (a custom section the host reads without running anything):
+/// `audit` then shows what the plugin asks for beside what the operator granted, and the
+/// host refuses settings the manifest does not name.
+///
+/// ```ignore
+/// export_plugin!(MyPlugin, manifest = "manifest.toml");
+/// ```
 #[macro_export]
 macro_rules! export_plugin {
+    ($plugin:ty, manifest = $manifest:literal) => {
+        $crate::export_plugin!($plugin);
+        #[cfg(target_family = "wasm")]
+        #[unsafe(link_section = "docker-credential-wasm-manifest")]
+        static __DOCKER_CREDENTIAL_WASM_MANIFEST: [u8; include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $manifest))
+            .len()] = *include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/", $manifest));
+    };
     ($plugin:ty) => {
         // Native builds (the plugin's unit tests) have no component exports.
         #[doc(hidden)]

@@ -439,13 +439,8 @@ fn resolve_plugin(
     let builtin = source.builtin();
     let mut settings = BTreeMap::new();
     for (key, value) in raw.settings {
-        if let Some(known) = builtin.map(|builtin| &builtin.manifest().settings)
-            && !known.contains(key.get_ref())
-        {
-            return Err(locate(
-                key.span(),
-                format!("unknown setting {:?} for plugin {id:?}; expected one of: {}", key.get_ref(), known.join(", ")),
-            ));
+        if let Some(unknown) = builtin.and_then(|builtin| builtin.manifest().unknown_setting(id, [key.get_ref()].into_iter())) {
+            return Err(locate(key.span(), unknown));
         }
         let text = match value.get_ref() {
             toml::Value::String(s) => s.clone(),

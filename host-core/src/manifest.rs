@@ -1,6 +1,8 @@
 //! A plugin's manifest: the grants it needs by default, parsed into the same typed grants
 //! as the config's, and the settings it understands. The operator's config may replace
-//! each grant list; `audit` shows the result.
+//! each grant list; `audit` shows the result. A built-in's manifest is compiled into the
+//! host; an external plugin carries its own in a custom section of its component
+//! ([`SECTION`]), which the host reads (and [`embed`] writes) without running anything.
 
 use crate::grants::network::NetworkGrant;
 use crate::grants::{FileGrant, SecretsNamespace, parse_env_name};
@@ -56,9 +58,198 @@ impl Manifest {
     }
 }
 
+impl Manifest {
+    /// Why the operator's setting `keys` do not fit this manifest (the first key it does
+    /// not name, and the ones it does), if they do not.
+    pub fn unknown_setting<'a>(&self, plugin: &str, mut keys: impl Iterator<Item = &'a String>) -> Option<String> {
+        let key = keys.find(|key| !self.settings.contains(key))?;
+        Some(match self.settings.is_empty() {
+            true => format!("unknown setting {key:?} for plugin {plugin:?}; it takes no settings"),
+            false => format!("unknown setting {key:?} for plugin {plugin:?}; expected one of: {}", self.settings.join(", ")),
+        })
+    }
+}
+
+/// The custom section that carries a plugin's `manifest.toml` inside its component.
+pub const SECTION: &str = "docker-credential-wasm-manifest";
+
+/// The manifest embedded in `wasm` (a component or a core module): the first [`SECTION`]
+/// at the top level, else in a nested module or component, depth first (where the Rust
+/// SDK's section ends up: in the plugin's core module). `Ok(None)` when there is none.
+pub fn embedded(wasm: &[u8]) -> Result<Option<Manifest>, String> {
+    let Some(text) = find_section(wasm, 0)? else { return Ok(None) };
+    let text = std::str::from_utf8(text).map_err(|_| format!("its embedded manifest ({SECTION}) is not UTF-8"))?;
+    Manifest::parse(text).map(Some).map_err(|e| format!("its embedded manifest ({SECTION}) is not valid: {e}"))
+}
+
+/// `wasm` with `manifest` (the text of a `manifest.toml`, checked first) as its top-level
+/// [`SECTION`], in place of any it had at the top level.
+pub fn embed(wasm: &[u8], manifest: &str) -> Result<Vec<u8>, String> {
+    Manifest::parse(manifest).map_err(|e| format!("the manifest is not valid: {e}"))?;
+    let sections = sections(wasm)?;
+    let mut out = wasm[..HEADER].to_vec();
+    for section in sections.iter().filter(|section| section.custom_name(wasm) != Some(SECTION)) {
+        out.extend_from_slice(&wasm[section.whole.clone()]);
+    }
+    let mut payload = leb128(SECTION.len() as u64);
+    payload.extend_from_slice(SECTION.as_bytes());
+    payload.extend_from_slice(manifest.as_bytes());
+    out.push(CUSTOM);
+    out.extend(leb128(payload.len() as u64));
+    out.extend(payload);
+    Ok(out)
+}
+
+const HEADER: usize = 8;
+const CUSTOM: u8 = 0;
+/// Section ids that hold a whole nested binary in a component: a core module, a component.
+const NESTED: [u8; 2] = [1, 4];
+/// Nesting deeper than this is not a plugin the host would build; stop looking.
+const MAX_DEPTH: usize = 8;
+
+/// One section of a binary: its id, its whole bytes, and its payload's.
+struct Section {
+    id: u8,
+    whole: std::ops::Range<usize>,
+    payload: std::ops::Range<usize>,
+}
+
+impl Section {
+    /// A custom section's name.
+    fn custom_name<'a>(&self, wasm: &'a [u8]) -> Option<&'a str> {
+        if self.id != CUSTOM {
+            return None;
+        }
+        let payload = &wasm[self.payload.clone()];
+        let (length, used) = read_leb128(payload).ok()?;
+        let name = payload.get(used..used.checked_add(usize::try_from(length).ok()?)?)?;
+        std::str::from_utf8(name).ok()
+    }
+}
+
+fn find_section(wasm: &[u8], depth: usize) -> Result<Option<&[u8]>, String> {
+    let sections = sections(wasm)?;
+    for section in &sections {
+        if section.custom_name(wasm) == Some(SECTION) {
+            let payload = &wasm[section.payload.clone()];
+            let (length, used) = read_leb128(payload)?;
+            return Ok(Some(&payload[used + length as usize..]));
+        }
+    }
+    if depth < MAX_DEPTH {
+        for section in sections.iter().filter(|section| NESTED.contains(&section.id)) {
+            if let Some(found) = find_section(&wasm[section.payload.clone()], depth + 1)? {
+                return Ok(Some(found));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The sections of a component or core module, after its 8-byte header.
+fn sections(wasm: &[u8]) -> Result<Vec<Section>, String> {
+    if wasm.len() < HEADER || &wasm[..4] != b"\0asm" {
+        return Err("not a WebAssembly binary (no \\0asm header)".into());
+    }
+    let mut sections = Vec::new();
+    let mut at = HEADER;
+    while at < wasm.len() {
+        let id = wasm[at];
+        let (size, used) = read_leb128(&wasm[at + 1..]).map_err(|e| format!("section at byte {at}: {e}"))?;
+        let start = at + 1 + used;
+        let end = usize::try_from(size)
+            .ok()
+            .and_then(|size| start.checked_add(size))
+            .filter(|end| *end <= wasm.len())
+            .ok_or_else(|| format!("the section at byte {at} runs past the end of the binary"))?;
+        sections.push(Section { id, whole: at..end, payload: start..end });
+        at = end;
+    }
+    Ok(sections)
+}
+
+/// An unsigned LEB128 number (at most 32 bits, as section sizes are) and its length.
+fn read_leb128(bytes: &[u8]) -> Result<(u64, usize), String> {
+    let mut value = 0u64;
+    for (i, byte) in bytes.iter().enumerate().take(5) {
+        value |= u64::from(byte & 0x7f) << (7 * i);
+        if byte & 0x80 == 0 {
+            return Ok((value, i + 1));
+        }
+    }
+    Err("a malformed or truncated LEB128 number".into())
+}
+
+fn leb128(mut value: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let byte = (value & 0x7f) as u8;
+        value >>= 7;
+        if value == 0 {
+            out.push(byte);
+            return out;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A component holding one core module, which holds `module_sections`.
+    fn component(module_sections: &[u8]) -> Vec<u8> {
+        let mut module = b"\0asm\x01\0\0\0".to_vec();
+        module.extend_from_slice(module_sections);
+        let mut component = b"\0asm\x0d\0\x01\0".to_vec();
+        component.push(1);
+        component.extend(leb128(module.len() as u64));
+        component.extend(module);
+        component
+    }
+
+    fn custom(name: &str, data: &str) -> Vec<u8> {
+        let mut payload = leb128(name.len() as u64);
+        payload.extend_from_slice(name.as_bytes());
+        payload.extend_from_slice(data.as_bytes());
+        let mut section = vec![CUSTOM];
+        section.extend(leb128(payload.len() as u64));
+        section.extend(payload);
+        section
+    }
+
+    const MANIFEST: &str = "description = \"in-house\"\nsettings = [\"username\"]\nnetwork = [\"https://auth.example.com\"]\n";
+
+    #[test]
+    fn a_manifest_is_found_in_a_nested_module_and_embedding_puts_one_on_top() {
+        let mut inner = custom("name", "ignored");
+        inner.extend(custom(SECTION, MANIFEST));
+        let wasm = component(&inner);
+        let found = embedded(&wasm).unwrap().unwrap();
+        assert_eq!((found.description.as_str(), found.settings.as_slice()), ("in-house", ["username".to_string()].as_slice()));
+        assert_eq!(found.network[0].to_string(), "https://auth.example.com");
+
+        let replaced = embed(&wasm, "description = \"outer\"\n").unwrap();
+        assert_eq!(embedded(&replaced).unwrap().unwrap().description, "outer");
+        // Embedding again replaces the top-level one rather than adding a second.
+        let again = embed(&replaced, "description = \"again\"\n").unwrap();
+        assert_eq!(again.len(), replaced.len());
+        assert_eq!(embedded(&again).unwrap().unwrap().description, "again");
+        assert_eq!(embedded(&component(&custom("name", "x"))).unwrap(), None);
+    }
+
+    #[test]
+    fn a_bad_manifest_or_binary_is_an_error_that_says_which() {
+        let bad = component(&custom(SECTION, "description = \"x\"\nsetings = []\n"));
+        let err = embedded(&bad).unwrap_err();
+        assert!(err.starts_with("its embedded manifest (docker-credential-wasm-manifest) is not valid: "), "{err}");
+        assert!(err.contains("unknown field `setings`"), "{err}");
+        assert_eq!(embed(&bad, "nonsense").unwrap_err().split(':').next(), Some("the manifest is not valid"));
+        assert_eq!(embedded(b"not wasm").unwrap_err(), "not a WebAssembly binary (no \\0asm header)");
+        let mut truncated = component(&custom(SECTION, MANIFEST));
+        truncated.truncate(truncated.len() - 3);
+        assert_eq!(embedded(&truncated).unwrap_err(), "the section at byte 8 runs past the end of the binary");
+    }
 
     #[test]
     fn a_bad_grant_in_a_manifest_is_an_error_that_names_it() {

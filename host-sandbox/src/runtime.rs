@@ -15,6 +15,7 @@ use host_core::call::{Call, CallOutcome, PluginError, Reply, Scope};
 use host_core::config::{PluginConfig, PluginSource};
 use host_core::grants::Grants;
 use host_core::logging::{self, Level, MAX_PLUGIN_TEXT_CHARS};
+use host_core::manifest::{self, Manifest};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -146,29 +147,36 @@ impl Sandbox {
     /// file plugin's bytes are read and checked against the pin on every load, as `audit`
     /// does: a rebuilt plugin whose pin was not updated is refused, never replaced by the
     /// compiled copy of its old bytes.
+    /// An external plugin's settings must be ones its embedded manifest names, if it embeds
+    /// one, as a built-in's must be ones its manifest names.
     pub fn load(&self, config: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
-        let (component, code) = self.component(config, true)?;
+        let (component, code, manifest) = self.component(config)?;
         logging::log(Level::Debug, format_args!("plugin {}: code {code}", config.id));
-        let inspection = self.describe(&component, config.component_sha256(), &code);
+        let inspection = self.describe(&component, config, &code, manifest);
         check_imports(inspection.imports.iter().map(String::as_str))?;
         check_exports(inspection.exports.iter().map(String::as_str))?;
+        if let Some(unknown) = inspection.unknown_setting {
+            bail!("{unknown} (the settings its embedded manifest names)");
+        }
         Ok(LoadedPlugin { id: config.id.clone(), component })
     }
 
-    /// Reads, verifies and compiles a plugin and lists what it imports and exports, without
-    /// judging them (for `audit`, which reports what `load` would refuse). The bytes of a
-    /// file plugin are always checked against the pinned digest here.
+    /// Reads, verifies and compiles a plugin and lists what it imports and exports and what
+    /// its embedded manifest asks for, without judging them (for `audit`, which reports what
+    /// `load` would refuse). The bytes of a file plugin are always checked against the
+    /// pinned digest here.
     pub fn inspect(&self, config: &PluginConfig) -> anyhow::Result<Inspection> {
-        let (component, code) = self.component(config, true)?;
-        Ok(self.describe(&component, config.component_sha256(), &code))
+        let (component, code, manifest) = self.component(config)?;
+        Ok(self.describe(&component, config, &code, manifest))
     }
 
-    /// The compiled component and where its code came from: a built-in's code compiled when
-    /// this program was built (mapped from the cache's copy when its MAC verifies); else the
-    /// cache's copy when its MAC shows this cache compiled it from bytes that matched the
-    /// digest; else compiled now from the verified bytes and cached. `verify` reads and checks a file plugin's bytes even when the cache has its
-    /// code.
-    fn component(&self, config: &PluginConfig, verify: bool) -> anyhow::Result<(Component, CodeSource)> {
+    /// The compiled component, where its code came from, and the manifest a file plugin's
+    /// bytes embed: a built-in's code compiled when this program was built (mapped from the
+    /// cache's copy when its MAC verifies); else the cache's copy when its MAC shows this
+    /// cache compiled it from bytes that matched the digest; else compiled now from the
+    /// verified bytes and cached. A file plugin's bytes are read and checked even when the
+    /// cache has its code.
+    fn component(&self, config: &PluginConfig) -> anyhow::Result<(Component, CodeSource, Option<Manifest>)> {
         let name = components::file_name(&self.engine, &config.component_sha256());
         let dir = self.cache.as_ref().and_then(|cache| match cache.subdir(components::DIR) {
             Ok(dir) => Some(dir),
@@ -182,19 +190,18 @@ impl Sandbox {
             && let Some(compiled) = builtin_code::find(name_of).and_then(|code| code.compiled)
             && let Some(found) = components::builtin(&self.engine, store, &name, compiled)
         {
-            return Ok(found);
+            return Ok((found.0, found.1, None));
         }
-        let mut verified = if verify { Some(self.verified_bytes(config)?) } else { None };
-        if let Some((cache, dir)) = store
-            && let Some(found) = components::cached(&self.engine, cache, dir, &name)
-        {
-            return Ok(found);
-        }
-        let bytes = match verified.take() {
-            Some(bytes) => bytes,
-            None => self.verified_bytes(config)?,
+        let bytes = self.verified_bytes(config)?;
+        let manifest = match config.source {
+            PluginSource::File { .. } => manifest::embedded(&bytes).map_err(|e| anyhow!(e))?,
+            PluginSource::Builtin(_) => None,
         };
-        components::compile(self.compiler()?, &self.engine, &bytes, store, &name)
+        let (component, code) = match store.and_then(|(cache, dir)| components::cached(&self.engine, cache, dir, &name)) {
+            Some(found) => found,
+            None => components::compile(self.compiler()?, &self.engine, &bytes, store, &name)?,
+        };
+        Ok((component, code, manifest))
     }
 
     /// The compiling engine, made on first use.
@@ -228,7 +235,13 @@ impl Sandbox {
         }
     }
 
-    fn describe(&self, component: &Component, sha256: String, code: &CodeSource) -> Inspection {
+    fn describe(
+        &self,
+        component: &Component,
+        config: &PluginConfig,
+        code: &CodeSource,
+        manifest: Option<Manifest>,
+    ) -> Inspection {
         let ty = component.component_type();
         let sorted = |names: &mut dyn Iterator<Item = &str>| {
             let mut names: Vec<String> = names.map(str::to_string).collect();
@@ -236,10 +249,14 @@ impl Sandbox {
             names
         };
         Inspection {
-            sha256,
+            sha256: config.component_sha256(),
             imports: sorted(&mut ty.imports(&self.engine).map(|(name, _)| name)),
             exports: sorted(&mut ty.exports(&self.engine).map(|(name, _)| name)),
             code: code.to_string(),
+            unknown_setting: manifest
+                .as_ref()
+                .and_then(|manifest| manifest.unknown_setting(&config.id, config.grants.settings.keys())),
+            manifest,
         }
     }
 
@@ -497,8 +514,8 @@ mod tests {
             let (component, code) = components::builtin(&sandbox.engine, None, builtin.name, compiled)
                 .unwrap_or_else(|| panic!("the engine refuses the build-time code of {}", builtin.name));
             assert_eq!(code, CodeSource::Builtin);
-            let inspection = sandbox.describe(&component, builtin.sha256.to_string(), &code);
-            check_exports(inspection.exports.iter().map(String::as_str)).unwrap();
+            let exports = component.component_type().exports(&sandbox.engine).map(|(name, _)| name.to_string());
+            check_exports(exports.collect::<Vec<_>>().iter().map(String::as_str)).unwrap();
         }
     }
 }

@@ -3,6 +3,7 @@
 //! export it must have. What a component imports and exports is read by the runtime.
 
 use crate::capabilities::Capabilities;
+use host_core::manifest::Manifest;
 use anyhow::bail;
 
 /// The WIT package every plugin is built against, and its version.
@@ -60,6 +61,10 @@ pub struct Inspection {
     pub exports: Vec<String>,
     /// Where the native code that would run comes from.
     pub code: String,
+    /// The manifest an external plugin embeds (what it asks for), if it embeds one.
+    pub manifest: Option<Manifest>,
+    /// A setting the operator gave that the embedded manifest does not name, if any.
+    pub unknown_setting: Option<String>,
 }
 
 impl Inspection {
@@ -83,6 +88,7 @@ impl Inspection {
             .and_then(|()| check_exports(self.exports.iter().map(String::as_str)))
             .err()
             .map(|e| e.to_string())
+            .or_else(|| self.unknown_setting.clone())
     }
 }
 

@@ -42,6 +42,11 @@ pub struct PluginReport {
     pub routes: Vec<String>,
     pub imports: Vec<String>,
     pub refused_imports: Vec<String>,
+    /// What the plugin says of itself: a built-in's manifest, or the one an external
+    /// plugin embeds (`null` when it embeds none, and its grants come from the config alone).
+    pub manifest: Option<String>,
+    /// What its manifest asks for that it is not granted (`network https://…`, `env NAME`).
+    pub not_granted: Vec<String>,
     /// Where the native code that would run comes from (and how it was checked).
     pub code: Option<String>,
     /// Why the host would not run it, if it would not.
@@ -108,6 +113,8 @@ impl Report {
                 .map(|i| if p.refused_imports.contains(i) { format!("{i}  REFUSED") } else { i.clone() })
                 .collect();
             rows(&mut out, "imports", &imports);
+            let manifest = p.manifest.as_deref().unwrap_or("none embedded: every grant comes from the config");
+            row(&mut out, "manifest", manifest);
             row(&mut out, "code", p.code.as_deref().unwrap_or("-"));
             let secrets = [("network", &p.network), ("env", &p.env), ("files", &p.files), ("secrets", &p.secrets)];
             for (name, grants) in secrets {
@@ -118,6 +125,10 @@ impl Report {
                     })
                     .collect();
                 rows(&mut out, name, &lines);
+            }
+            let not_granted: Vec<String> = p.not_granted.iter().map(|asked| format!("{asked}  NOT GRANTED")).collect();
+            if !not_granted.is_empty() {
+                rows(&mut out, "asks", &not_granted);
             }
             let settings =
                 if p.settings.is_empty() { "(none)".to_string() } else { format!("{}  config", p.settings.join(", ")) };
@@ -153,8 +164,6 @@ fn audit_plugin(
     plugin: &PluginConfig,
     inspect: &impl Fn(&PluginConfig) -> anyhow::Result<Inspection>,
 ) -> PluginReport {
-    let no_manifest = Manifest::default();
-    let manifest = plugin.source.builtin().map_or(&no_manifest, |builtin| builtin.manifest());
     let source = match &plugin.source {
         PluginSource::Builtin(name) => format!("built-in {name}"),
         PluginSource::File { path, .. } => path.display().to_string(),
@@ -177,6 +186,13 @@ fn audit_plugin(
         }
         Err(e) => (None, Some(format!("{e:#}"))),
     };
+    let embedded = inspection.as_ref().and_then(|i| i.manifest.as_ref());
+    let no_manifest = Manifest::default();
+    let (manifest, said) = match (plugin.source.builtin(), embedded) {
+        (Some(builtin), _) => (builtin.manifest(), Some(format!("{} (built in)", builtin.manifest().description))),
+        (None, Some(embedded)) => (embedded, Some(format!("{} (embedded in the component)", embedded.description))),
+        (None, None) => (&no_manifest, None),
+    };
     let refused_imports: Vec<String> =
         inspection.as_ref().map(|i| i.refused_imports().into_iter().map(str::to_string).collect()).unwrap_or_default();
     let grants = &plugin.grants;
@@ -189,8 +205,10 @@ fn audit_plugin(
         world: inspection.as_ref().and_then(|i| i.world_version().map(str::to_string)),
         routes,
         code: inspection.as_ref().map(|i| i.code.clone()),
-        imports: inspection.map(|i| i.imports).unwrap_or_default(),
+        imports: inspection.as_ref().map(|i| i.imports.clone()).unwrap_or_default(),
         refused_imports,
+        manifest: said,
+        not_granted: not_granted(manifest, grants),
         error,
         network: grant_lines(&grants.network, ToString::to_string, |g| network_widens(g, &manifest.network)),
         env: grant_lines(&grants.env, Clone::clone, |name| !manifest.env.contains(name)),
@@ -199,6 +217,27 @@ fn audit_plugin(
         settings: grants.settings.keys().cloned().collect(),
         limits: limits.into(),
     }
+}
+
+/// What `manifest` asks for that `grants` do not give, each as `<list> <grant>`.
+fn not_granted(manifest: &Manifest, grants: &host_core::grants::Grants) -> Vec<String> {
+    let granted = |list: &str, items: Vec<String>, asked: Vec<String>| -> Vec<String> {
+        asked.into_iter().filter(|a| !items.contains(a)).map(|a| format!("{list} {a}")).collect()
+    };
+    let network: Vec<String> = manifest
+        .network
+        .iter()
+        .filter(|asked| network_widens(asked, grants.network.items()))
+        .map(|asked| format!("network {asked}"))
+        .collect();
+    let files = |list: &[host_core::grants::FileGrant]| list.iter().map(|g| g.written.clone()).collect();
+    let names = |list: &[SecretsNamespace]| list.iter().map(|ns| ns.name().to_string()).collect();
+    network
+        .into_iter()
+        .chain(granted("env", grants.env.items().to_vec(), manifest.env.clone()))
+        .chain(granted("files", files(grants.files.items()), files(&manifest.files)))
+        .chain(granted("secrets", names(grants.secrets.items()), names(&manifest.secrets)))
+        .collect()
 }
 
 /// A secrets namespace, saying whose entries it shares.

@@ -209,6 +209,21 @@ enum PluginCommand {
         /// The plugin's .wasm file
         file: PathBuf,
     },
+    /// Write MANIFEST (a manifest.toml: description, default grants, settings) into FILE as
+    /// its embedded manifest, replacing any FILE has at its top level, for toolchains that
+    /// cannot embed it themselves (Rust plugins embed it with
+    /// `export_plugin!(P, manifest = "manifest.toml")`)
+    #[command(
+        after_help = "Example:
+  docker-credential-wasm plugin embed-manifest python-plugin.wasm manifest.toml
+  docker-credential-wasm plugin pin mine python-plugin.wasm"
+    )]
+    EmbedManifest {
+        /// The plugin's .wasm file (rewritten in place)
+        file: PathBuf,
+        /// The manifest.toml to embed
+        manifest: PathBuf,
+    },
 }
 
 const KUBELET_HELP: &str = "\
@@ -303,6 +318,9 @@ pub fn run() -> anyhow::Result<ExitCode> {
             let path = config::locate(cli.config.as_deref(), |name| std::env::var(name).ok())
                 .context("there is no config file to pin into; name one with --config")?;
             return crate::plugin_dev::pin(&path, id, file, &mut out);
+        }
+        Command::Plugin(PluginCommand::EmbedManifest { file, manifest }) => {
+            return crate::plugin_dev::embed_manifest(file, manifest, &mut out);
         }
         Command::Man => {
             clap_mangen::Man::new(Cli::command()).render(&mut out)?;

@@ -121,7 +121,7 @@ pub fn default_file(client: Client) -> anyhow::Result<PathBuf> {
 
 /// Writes `text` to `path` through a temp file in the same directory and a rename, with the
 /// mode of the file it replaces (0600 for a new one); refuses a read-only file.
-pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+pub fn write_atomically(path: &Path, text: impl AsRef<[u8]>) -> anyhow::Result<()> {
     let mode = match std::fs::metadata(path) {
         Ok(metadata) if metadata.permissions().mode() & 0o200 == 0 => {
             bail!("{} is read-only; it is left as it is", path.display())
@@ -140,7 +140,7 @@ pub fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     let written = (|| {
         let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&temp)?;
         file.set_permissions(std::fs::Permissions::from_mode(mode))?;
-        file.write_all(text.as_bytes())?;
+        file.write_all(text.as_ref())?;
         file.sync_all()?;
         std::fs::rename(&temp, path)
     })();

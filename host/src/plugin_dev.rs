@@ -1,7 +1,8 @@
 //! A plugin author's loop: `plugin run` runs a `.wasm` file's `get` with the grants and
 //! settings given on the command line (no config to write, no pin: it runs the file as it
 //! is now), and `plugin pin` writes a file's current sha256 (and path) into the config,
-//! keeping the rest of the file as it was written.
+//! keeping the rest of the file as it was written; `plugin embed-manifest` writes a
+//! manifest into a component built by a toolchain that cannot embed one itself.
 
 use crate::plugins::WasmPlugins;
 use anyhow::{Context, bail};
@@ -122,5 +123,21 @@ pub fn pin(config: &Path, id: &str, file: &Path, out: &mut impl Write) -> anyhow
         Some(was) => writeln!(out, "pinned plugin {id:?} to {sha256} (was {was}) in {}", config.display())?,
         None => writeln!(out, "pinned plugin {id:?} to {sha256} in {}", config.display())?,
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Writes the manifest in `manifest` into the component `file` (in place, atomically) and
+/// prints its new sha256, which a config must pin.
+pub fn embed_manifest(file: &Path, manifest: &Path, out: &mut impl Write) -> anyhow::Result<ExitCode> {
+    let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    let text = std::fs::read_to_string(manifest).with_context(|| format!("cannot read {}", manifest.display()))?;
+    host_core::manifest::Manifest::parse(&text).map_err(|e| {
+        anyhow::anyhow!("{} is left as it is: the manifest {} is not valid: {e}", file.display(), manifest.display())
+    })?;
+    let embedded = host_core::manifest::embed(&wasm, &text)
+        .map_err(|e| anyhow::anyhow!("{} is left as it is: {e}", file.display()))?;
+    crate::configure::write_atomically(file, &embedded)?;
+    let sha256 = hex::encode(Sha256::digest(&embedded));
+    writeln!(out, "embedded {} into {} (sha256 now {sha256})", manifest.display(), file.display())?;
     Ok(ExitCode::SUCCESS)
 }

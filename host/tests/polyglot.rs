@@ -33,7 +33,11 @@ fn built() -> &'static Path {
     BUILT.get_or_init(|| {
         let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let out = workspace.join("target/polyglot");
-        let build = Command::new(workspace.join("examples/plugins/build")).arg(&out).output().unwrap();
+        let build = Command::new(workspace.join("examples/plugins/build"))
+            .arg(&out)
+            .env("DOCKER_CREDENTIAL_WASM", common::BIN)
+            .output()
+            .unwrap();
         assert!(build.status.success(), "examples/plugins/build:\n{}", String::from_utf8_lossy(&build.stderr));
         out
     })
@@ -84,6 +88,34 @@ fn answers_a_get_through_the_host(id: &str, refused: &str) {
     // Without the network grant the chokepoint refuses the request, and the plugin says so.
     let ungranted = get(&config(&sandbox, id, port, "robot", ""));
     assert_eq!((ungranted.stdout.as_str(), ungranted.code), (refused.replace("PORT", &port.to_string()).as_str(), 1));
+
+    // Its embedded manifest: `audit` shows it, and a setting it does not name is refused.
+    let config = config(&sandbox, id, port, "robot", &grant);
+    let audit = sandbox.run(&["--config", config.to_str().unwrap(), "audit", "--json"], "", &[]);
+    let report: serde_json::Value = serde_json::from_str(&audit.stdout).unwrap();
+    assert_eq!(
+        (&report["plugins"][0]["manifest"], &report["plugins"][0]["not_granted"], audit.code),
+        (
+            &serde_json::json!(format!(
+                "Example {id} plugin: a user name setting and a token from the token_url endpoint. (embedded in the component)"
+            )),
+            &serde_json::json!([]),
+            0
+        )
+    );
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, text.replace("token_url =", "token_uri =")).unwrap();
+    let misspelt = get(&config);
+    assert_eq!(
+        (misspelt.stdout.as_str(), misspelt.code),
+        (
+            format!(
+                "docker-credential-wasm: plugin \"{id}\" failed: cannot load it: unknown setting \"token_uri\" for plugin \"{id}\"; expected one of: username, token_url (the settings its embedded manifest names)\n"
+            )
+            .as_str(),
+            1
+        )
+    );
 }
 
 #[test]

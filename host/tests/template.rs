@@ -73,4 +73,33 @@ fn the_template_builds_outside_the_workspace_and_answers_a_get() {
         ("plugin error: not found: MY_REGISTRY_TOKEN is not set (or not granted: env = [\"MY_REGISTRY_TOKEN\"])\n", 1),
         "{ungranted:?}"
     );
+    // The manifest travels in the component: a setting it does not name is refused.
+    let misspelt = run(&["--setting", "usernme=robot"], &[]);
+    assert_eq!(
+        (misspelt.stderr.as_str(), misspelt.code),
+        (
+            "docker-credential-wasm: the plugin failed: cannot load it: unknown setting \"usernme\" for plugin \"dev\"; expected one of: username (the settings its embedded manifest names)\n",
+            1
+        ),
+        "{misspelt:?}"
+    );
+    // `audit` shows what it asks for beside what the operator granted.
+    let config = sandbox.write(
+        "config.toml",
+        &format!(
+            "[routes]\n\"registry.example.com\" = \"mine\"\n[plugins.mine]\npath = {:?}\nsha256 = \"{}\"\nsettings = {{ username = \"robot\" }}\n",
+            wasm.display().to_string(),
+            common::sha256sum(&wasm)
+        ),
+    );
+    let audit = sandbox.run(&["--config", config.to_str().unwrap(), "audit"], "", &[]);
+    assert_eq!(audit.code, 0, "{audit:?}");
+    assert!(
+        audit.stdout.contains(
+            "  manifest  Credentials for an in-house registry: a user name setting and a token from a granted variable. (embedded in the component)\n"
+        ),
+        "{}",
+        audit.stdout
+    );
+    assert!(audit.stdout.contains("  secrets   (none)\n  asks      env MY_REGISTRY_TOKEN  NOT GRANTED\n"), "{}", audit.stdout);
 }

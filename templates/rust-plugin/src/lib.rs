@@ -28,7 +28,9 @@ pub fn credentials(registry: &str, username: Option<String>, effects: &impl Effe
     Ok(Credentials::new(username, token))
 }
 
-export_plugin!(MyPlugin);
+// The manifest travels inside the component: `audit` shows what it asks for, and the host
+// refuses settings it does not name.
+export_plugin!(MyPlugin, manifest = "manifest.toml");
 
 #[cfg(test)]
 mod tests {
