@@ -514,8 +514,8 @@ mod tests {
             let (component, code) = components::builtin(&sandbox.engine, None, builtin.name, compiled)
                 .unwrap_or_else(|| panic!("the engine refuses the build-time code of {}", builtin.name));
             assert_eq!(code, CodeSource::Builtin);
-            let exports = component.component_type().exports(&sandbox.engine).map(|(name, _)| name.to_string());
-            check_exports(exports.collect::<Vec<_>>().iter().map(String::as_str)).unwrap();
+            let ty = component.component_type();
+            check_exports(ty.exports(&sandbox.engine).map(|(name, _)| name)).unwrap();
         }
     }
 }
