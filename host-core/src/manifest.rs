@@ -136,7 +136,9 @@ fn find_section(wasm: &[u8], depth: usize) -> Result<Option<&[u8]>, String> {
             return Ok(Some(&payload[used + length as usize..]));
         }
     }
-    if depth < MAX_DEPTH {
+    // Sections 1 and 4 nest binaries only in a component (layer 1); in a core module they
+    // are its types and tables.
+    if depth < MAX_DEPTH && wasm[6..HEADER] == [1, 0] {
         for section in sections.iter().filter(|section| NESTED.contains(&section.id)) {
             if let Some(found) = find_section(&wasm[section.payload.clone()], depth + 1)? {
                 return Ok(Some(found));
@@ -236,6 +238,10 @@ mod tests {
         assert_eq!(again.len(), replaced.len());
         assert_eq!(embedded(&again).unwrap().unwrap().description, "again");
         assert_eq!(embedded(&component(&custom("name", "x"))).unwrap(), None);
+        // A core module's section 1 is its types, not a nested binary.
+        let mut types = vec![1, 4, 1, 0x60, 0, 0];
+        types.extend(custom(SECTION, MANIFEST));
+        assert_eq!(embedded(&component(&types)).unwrap().unwrap().description, "in-house");
     }
 
     #[test]
