@@ -193,13 +193,15 @@ impl Sandbox {
             return Ok((found.0, found.1, None));
         }
         let bytes = self.verified_bytes(config)?;
-        let manifest = match config.source {
-            PluginSource::File { .. } => manifest::embedded(&bytes).map_err(|e| anyhow!(e))?,
-            PluginSource::Builtin(_) => None,
-        };
         let (component, code) = match store.and_then(|(cache, dir)| components::cached(&self.engine, cache, dir, &name)) {
             Some(found) => found,
             None => components::compile(self.compiler()?, &self.engine, &bytes, store, &name)?,
+        };
+        // Read once the bytes are known to be a component, so that what is not one is named
+        // by the compiler's checks.
+        let manifest = match config.source {
+            PluginSource::File { .. } => manifest::embedded(&bytes).map_err(|e| anyhow!(e))?,
+            PluginSource::Builtin(_) => None,
         };
         Ok((component, code, manifest))
     }
