@@ -10,7 +10,7 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root");
     let plugins = root.join("plugins");
     let dirs = wasm_build::crate_dirs(&plugins);
-    let components = wasm_build::build(&dirs, "-plugin", &[&plugins, &root.join("guest-sdk"), &root.join("wit")]);
+    let components = wasm_build::build(&dirs, "-plugin", &[&plugins, &root.join("sdk"), &root.join("wit")]);
     let mut table = String::from("pub static BUILTINS: &[Builtin] = &[\n");
     for component in &components {
         writeln!(

@@ -6,7 +6,7 @@
 
 use acr_plugin::{answer, choices};
 use docker_credential_wasm_fuzz::{Fuzzed, NOW, PluginInput, check_plugin};
-use guest_sdk::effects::Scripted;
+use docker_credential_wasm_sdk::effects::Scripted;
 use libfuzzer_sys::fuzz_target;
 
 const REGISTRY: &str = "myreg.azurecr.io";

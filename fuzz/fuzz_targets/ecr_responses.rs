@@ -7,7 +7,7 @@
 
 use docker_credential_wasm_fuzz::{Fuzzed, PluginInput, check_plugin};
 use ecr_plugin::{Settings, answer};
-use guest_sdk::effects::Scripted;
+use docker_credential_wasm_sdk::effects::Scripted;
 use libfuzzer_sys::fuzz_target;
 
 const PRIVATE: &str = "123456789012.dkr.ecr.us-west-2.amazonaws.com";

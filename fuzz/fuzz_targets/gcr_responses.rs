@@ -8,7 +8,7 @@
 
 use docker_credential_wasm_fuzz::{Fuzzed, NOW, PluginInput, check_plugin};
 use gcr_plugin::{answer, choices};
-use guest_sdk::effects::Scripted;
+use docker_credential_wasm_sdk::effects::Scripted;
 use libfuzzer_sys::fuzz_target;
 
 const SUBJECT_TOKEN: &str = "fuzz-subject-token-e81f";

@@ -2,9 +2,9 @@
 //! a credential file's text and the upstream answers, in the order requests are sent), the
 //! effects that serve them, and the secret check every target makes on what it prints.
 
-use guest_sdk::Error;
-use guest_sdk::effects::{Effects, Level, Scripted};
-use guest_sdk::http::{Request, Response};
+use docker_credential_wasm_sdk::Error;
+use docker_credential_wasm_sdk::effects::{Effects, Level, Scripted};
+use docker_credential_wasm_sdk::http::{Request, Response};
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
@@ -104,6 +104,12 @@ impl Effects for Fuzzed {
     }
     fn service_account_annotation(&self, key: &str) -> Option<String> {
         self.setup.service_account_annotation(key)
+    }
+    fn setting(&self, key: &str) -> Option<String> {
+        self.setup.setting(key)
+    }
+    fn image(&self) -> Option<String> {
+        Effects::image(&self.setup)
     }
 }
 

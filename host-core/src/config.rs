@@ -439,7 +439,9 @@ fn resolve_plugin(
     let builtin = source.builtin();
     let mut settings = BTreeMap::new();
     for (key, value) in raw.settings {
-        if let Some(unknown) = builtin.and_then(|builtin| builtin.manifest().unknown_setting(id, [key.get_ref()].into_iter())) {
+        if let Some(unknown) =
+            builtin.and_then(|builtin| builtin.manifest().unknown_setting(id, [key.get_ref()].into_iter()))
+        {
             return Err(locate(key.span(), unknown));
         }
         let text = match value.get_ref() {

@@ -65,7 +65,9 @@ impl Manifest {
         let key = keys.find(|key| !self.settings.contains(key))?;
         Some(match self.settings.is_empty() {
             true => format!("unknown setting {key:?} for plugin {plugin:?}; it takes no settings"),
-            false => format!("unknown setting {key:?} for plugin {plugin:?}; expected one of: {}", self.settings.join(", ")),
+            false => {
+                format!("unknown setting {key:?} for plugin {plugin:?}; expected one of: {}", self.settings.join(", "))
+            }
         })
     }
 }
@@ -220,7 +222,8 @@ mod tests {
         section
     }
 
-    const MANIFEST: &str = "description = \"in-house\"\nsettings = [\"username\"]\nnetwork = [\"https://auth.example.com\"]\n";
+    const MANIFEST: &str =
+        "description = \"in-house\"\nsettings = [\"username\"]\nnetwork = [\"https://auth.example.com\"]\n";
 
     #[test]
     fn a_manifest_is_found_in_a_nested_module_and_embedding_puts_one_on_top() {
@@ -228,7 +231,10 @@ mod tests {
         inner.extend(custom(SECTION, MANIFEST));
         let wasm = component(&inner);
         let found = embedded(&wasm).unwrap().unwrap();
-        assert_eq!((found.description.as_str(), found.settings.as_slice()), ("in-house", ["username".to_string()].as_slice()));
+        assert_eq!(
+            (found.description.as_str(), found.settings.as_slice()),
+            ("in-house", ["username".to_string()].as_slice())
+        );
         assert_eq!(found.network[0].to_string(), "https://auth.example.com");
 
         let replaced = embed(&wasm, "description = \"outer\"\n").unwrap();

@@ -193,7 +193,8 @@ impl Sandbox {
             return Ok((found.0, found.1, None));
         }
         let bytes = self.verified_bytes(config)?;
-        let (component, code) = match store.and_then(|(cache, dir)| components::cached(&self.engine, cache, dir, &name)) {
+        let (component, code) = match store.and_then(|(cache, dir)| components::cached(&self.engine, cache, dir, &name))
+        {
             Some(found) => found,
             None => components::compile(self.compiler()?, &self.engine, &bytes, store, &name)?,
         };

@@ -3,8 +3,8 @@
 //! export it must have. What a component imports and exports is read by the runtime.
 
 use crate::capabilities::Capabilities;
-use host_core::manifest::Manifest;
 use anyhow::bail;
+use host_core::manifest::Manifest;
 
 /// The WIT package every plugin is built against, and its version.
 pub const WIT_PACKAGE: &str = "docker-credential-wasm:plugin";
@@ -147,8 +147,10 @@ fn allowed_summary() -> String {
     wasi.sort();
     wasi.dedup();
     let minor = WIT_VERSION.rsplit_once('.').map_or(WIT_VERSION, |(minor, _)| minor);
-    let wasi: Vec<&str> =
-        wasi.into_iter().map(|package| if package == "sockets" { "sockets, every use refused" } else { package }).collect();
+    let wasi: Vec<&str> = wasi
+        .into_iter()
+        .map(|package| if package == "sockets" { "sockets, every use refused" } else { package })
+        .collect();
     format!("WASI 0.2.x ({}) and {WIT_PACKAGE}@{minor}.x ({})", wasi.join(", "), ours.join(", "))
 }
 
@@ -160,7 +162,7 @@ pub fn check_exports<'a>(exports: impl Iterator<Item = &'a str>) -> anyhow::Resu
     match found.map(|name| split_version(name).1) {
         Some(Some(version)) if compatible_version(version) => Ok(()),
         Some(version) => bail!(
-            "it was built for {WIT_PACKAGE}@{}, but this host speaks {WIT_PACKAGE}@{WIT_VERSION}; rebuild it with guest-sdk {WIT_VERSION}",
+            "it was built for {WIT_PACKAGE}@{}, but this host speaks {WIT_PACKAGE}@{WIT_VERSION}; rebuild it for that world (in Rust: docker-credential-wasm-sdk 0.2)",
             version.unwrap_or("<no version>")
         ),
         None => bail!(
@@ -217,7 +219,7 @@ mod tests {
         let newer = check_exports(["docker-credential-wasm:plugin/helper@0.2.0"].into_iter()).unwrap_err();
         assert_eq!(
             newer.to_string(),
-            "it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.2; rebuild it with guest-sdk 0.1.2"
+            "it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.2; rebuild it for that world (in Rust: docker-credential-wasm-sdk 0.2)"
         );
         let none = check_exports(["wasi:cli/run@0.2.0"].into_iter()).unwrap_err();
         assert_eq!(

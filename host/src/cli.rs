@@ -213,11 +213,9 @@ enum PluginCommand {
     /// its embedded manifest, replacing any FILE has at its top level, for toolchains that
     /// cannot embed it themselves (Rust plugins embed it with
     /// `export_plugin!(P, manifest = "manifest.toml")`)
-    #[command(
-        after_help = "Example:
+    #[command(after_help = "Example:
   docker-credential-wasm plugin embed-manifest python-plugin.wasm manifest.toml
-  docker-credential-wasm plugin pin mine python-plugin.wasm"
-    )]
+  docker-credential-wasm plugin pin mine python-plugin.wasm")]
     EmbedManifest {
         /// The plugin's .wasm file (rewritten in place)
         file: PathBuf,

@@ -125,7 +125,10 @@ fn a_custom_config_shows_effective_grants_their_origin_and_refusals() {
     let refused = plugin("undeclared");
     assert_eq!(refused["refused_imports"], serde_json::json!(["example:forbidden/keyvalue@1.0.0"]));
     assert!(
-        refused["error"].as_str().unwrap().starts_with("it imports example:forbidden/keyvalue@1.0.0, which plugins may not use; "),
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("it imports example:forbidden/keyvalue@1.0.0, which plugins may not use; "),
         "{refused:?}"
     );
 
@@ -154,6 +157,10 @@ fn a_custom_config_shows_effective_grants_their_origin_and_refusals() {
         table.stdout
     );
     assert!(table.stdout.contains("  REFUSED\n"), "{}", table.stdout);
-    assert!(table.stdout.contains("  status    REFUSED: it imports example:forbidden/keyvalue@1.0.0, "), "{}", table.stdout);
+    assert!(
+        table.stdout.contains("  status    REFUSED: it imports example:forbidden/keyvalue@1.0.0, "),
+        "{}",
+        table.stdout
+    );
     assert!(table.stdout.contains("  status    ok\n"), "{}", table.stdout);
 }

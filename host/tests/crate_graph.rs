@@ -64,6 +64,6 @@ fn plugins_depend_on_the_sdk_alone() {
             .filter(|d| d["kind"].is_null())
             .map(|d| d["name"].as_str().unwrap())
             .collect();
-        assert_eq!(normal, ["guest-sdk"], "{}", plugin["name"]);
+        assert_eq!(normal, ["docker-credential-wasm-sdk"], "{}", plugin["name"]);
     }
 }

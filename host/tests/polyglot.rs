@@ -19,7 +19,13 @@ fn token_endpoint() -> u16 {
         for mut stream in listener.incoming().flatten() {
             let Some(request) = read_request(&mut stream) else { continue };
             match request.path.as_str() {
-                "/token/robot" => respond(&mut stream, 200, "application/json", "", r#"{"token":"t0ken-for-robot","expires_at":4102444800}"#),
+                "/token/robot" => respond(
+                    &mut stream,
+                    200,
+                    "application/json",
+                    "",
+                    r#"{"token":"t0ken-for-robot","expires_at":4102444800}"#,
+                ),
                 _ => respond(&mut stream, 404, "application/json", "", "{}"),
             }
         }
@@ -61,7 +67,8 @@ fn answers_a_get_through_the_host(id: &str, refused: &str) {
     let sandbox = Sandbox::new();
     let port = token_endpoint();
     let grant = format!("\"http://127.0.0.1:{port}\"");
-    let get = |config: &Path| sandbox.run(&["--config", config.to_str().unwrap(), "-v", "get"], "registry.example.com", &[]);
+    let get =
+        |config: &Path| sandbox.run(&["--config", config.to_str().unwrap(), "-v", "get"], "registry.example.com", &[]);
 
     let answered = get(&config(&sandbox, id, port, "robot", &grant));
     assert_eq!(
@@ -74,7 +81,11 @@ fn answers_a_get_through_the_host(id: &str, refused: &str) {
         "INFO: plugin {id}: registry.example.com: asking http://127.0.0.1:{port}/token/robot for robot's token\n"
     );
     assert!(answered.stderr.contains(&asked), "{}", answered.stderr);
-    assert!(answered.stderr.contains(&format!("GET http://127.0.0.1:{port}/token/robot 200 in ")), "{}", answered.stderr);
+    assert!(
+        answered.stderr.contains(&format!("GET http://127.0.0.1:{port}/token/robot 200 in ")),
+        "{}",
+        answered.stderr
+    );
 
     // The endpoint has no token for this user: the client falls back, as for any not-found.
     let unknown = get(&config(&sandbox, id, port, "nobody", &grant));

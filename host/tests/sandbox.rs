@@ -195,8 +195,11 @@ fn every_use_of_sockets_is_refused_before_any_system_call() {
     let target = tcp.local_addr().unwrap();
     let udp = std::net::UdpSocket::bind(target).unwrap();
     udp.set_nonblocking(true).unwrap();
-    let (sandbox, config) =
-        plugin_config(Path::new(test_artifacts::SOCKETS), "sockets", &format!("settings = {{ target = \"{target}\" }}\n"));
+    let (sandbox, config) = plugin_config(
+        Path::new(test_artifacts::SOCKETS),
+        "sockets",
+        &format!("settings = {{ target = \"{target}\" }}\n"),
+    );
     let output = get(&sandbox, &config, "x.test", &[]);
     assert_eq!(
         (output.stdout.as_str(), output.code),
@@ -205,7 +208,11 @@ fn every_use_of_sockets_is_refused_before_any_system_call() {
             1
         )
     );
-    assert_eq!(tcp.accept().map(|_| ()).unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a connection reached the listener");
+    assert_eq!(
+        tcp.accept().map(|_| ()).unwrap_err().kind(),
+        std::io::ErrorKind::WouldBlock,
+        "a connection reached the listener"
+    );
     assert_eq!(udp.recv(&mut [0; 16]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock, "a datagram arrived");
 }
 
@@ -249,7 +256,7 @@ fn a_plugin_built_for_another_world_version_is_refused_by_name() {
     assert_eq!(
         (output.stdout.as_str(), output.code),
         (
-            "docker-credential-wasm: plugin \"future\" failed: cannot load it: it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.2; rebuild it with guest-sdk 0.1.2\n",
+            "docker-credential-wasm: plugin \"future\" failed: cannot load it: it was built for docker-credential-wasm:plugin@0.2.0, but this host speaks docker-credential-wasm:plugin@0.1.2; rebuild it for that world (in Rust: docker-credential-wasm-sdk 0.2)\n",
             1
         )
     );

@@ -38,9 +38,10 @@ fn the_template_builds_outside_the_workspace_and_answers_a_get() {
     // toolchain, so that the build uses the crates and the compiler CI already has.
     let manifest = crate_dir.join("Cargo.toml");
     let text = std::fs::read_to_string(&manifest).unwrap();
-    let sdk = format!("guest-sdk = {{ path = {:?} }}", workspace.join("guest-sdk").display().to_string());
-    assert!(text.contains("guest-sdk = { path = \"../../guest-sdk\" }"), "{text}");
-    std::fs::write(&manifest, text.replace("guest-sdk = { path = \"../../guest-sdk\" }", &sdk)).unwrap();
+    let sdk = format!("docker-credential-wasm-sdk = {{ path = {:?}", workspace.join("sdk").display().to_string());
+    let written = "docker-credential-wasm-sdk = { path = \"../../sdk\"";
+    assert_eq!(text.matches(written).count(), 2, "the dependency and the dev-dependency (testing): {text}");
+    std::fs::write(&manifest, text.replace(written, &sdk)).unwrap();
     for file in ["Cargo.lock", "rust-toolchain.toml"] {
         std::fs::copy(workspace.join(file), crate_dir.join(file)).unwrap();
     }
@@ -48,7 +49,7 @@ fn the_template_builds_outside_the_workspace_and_answers_a_get() {
 
     let tested = cargo(&crate_dir, &target_dir, &["test", "--quiet"]);
     let tested = String::from_utf8_lossy(&tested.stdout);
-    assert!(tested.contains("2 passed"), "{tested}");
+    assert!(tested.contains("3 passed"), "{tested}");
     cargo(&crate_dir, &target_dir, &["build", "--quiet", "--release", "--target", "wasm32-wasip2"]);
     let wasm = target_dir.join("wasm32-wasip2/release/my_plugin.wasm");
     assert!(wasm.is_file(), "{}", wasm.display());
@@ -101,5 +102,9 @@ fn the_template_builds_outside_the_workspace_and_answers_a_get() {
         "{}",
         audit.stdout
     );
-    assert!(audit.stdout.contains("  secrets   (none)\n  asks      env MY_REGISTRY_TOKEN  NOT GRANTED\n"), "{}", audit.stdout);
+    assert!(
+        audit.stdout.contains("  secrets   (none)\n  asks      env MY_REGISTRY_TOKEN  NOT GRANTED\n"),
+        "{}",
+        audit.stdout
+    );
 }

@@ -9,7 +9,7 @@ fn main() {
     let root = tests.parent().expect("workspace root");
     let guests = tests.join("guests");
     let dirs = wasm_build::crate_dirs(&guests);
-    let components = wasm_build::build(&dirs, "-guest", &[&guests, &root.join("guest-sdk"), &root.join("wit")]);
+    let components = wasm_build::build(&dirs, "-guest", &[&guests, &root.join("sdk"), &root.join("wit")]);
     let mut constants = String::new();
     for component in components {
         let name = component.name.to_uppercase().replace('-', "_");

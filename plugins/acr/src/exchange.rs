@@ -3,10 +3,10 @@
 //! three hours; its `exp` claim says exactly.
 
 use crate::identity::AccessToken;
-use guest_sdk::Error;
-use guest_sdk::effects::Effects;
-use guest_sdk::http::Request;
-use guest_sdk::serde_json::Value;
+use docker_credential_wasm_sdk::Error;
+use docker_credential_wasm_sdk::effects::Effects;
+use docker_credential_wasm_sdk::http::Request;
+use docker_credential_wasm_sdk::serde_json::Value;
 
 /// An ACR refresh token and its expiry.
 #[derive(Clone, PartialEq, Eq)]
@@ -26,7 +26,7 @@ impl std::fmt::Debug for RefreshToken {
 pub fn exchange(effects: &dyn Effects, registry: &str, access: &AccessToken) -> Result<RefreshToken, Error> {
     let tenant = match &access.tenant {
         Some(tenant) => tenant.clone(),
-        None => guest_sdk::jwt::claims(&access.token)
+        None => docker_credential_wasm_sdk::jwt::claims(&access.token)
             .ok()
             .and_then(|claims| claims["tid"].as_str().map(str::to_string))
             .ok_or_else(|| Error::Upstream(format!("the access token from {} names no tenant (tid)", access.source)))?,
@@ -41,7 +41,7 @@ pub fn exchange(effects: &dyn Effects, registry: &str, access: &AccessToken) -> 
     let response = effects.send(&Request::post(&url).form(&fields).header("user-agent", crate::USER_AGENT))?;
     let what = format!("ACR token exchange at {registry}");
     if !response.is_success() {
-        let json: Value = guest_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        let json: Value = docker_credential_wasm_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         let detail = json["errors"][0]["message"]
             .as_str()
             .or(json["details"].as_str())
@@ -62,6 +62,6 @@ pub fn exchange(effects: &dyn Effects, registry: &str, access: &AccessToken) -> 
         .filter(|t| !t.is_empty())
         .ok_or_else(|| Error::Upstream(format!("{what}: the answer has no refresh_token")))?
         .to_string();
-    let expires_at = guest_sdk::jwt::expiry(&token).unwrap_or(None);
+    let expires_at = docker_credential_wasm_sdk::jwt::expiry(&token).unwrap_or(None);
     Ok(RefreshToken { token, expires_at })
 }

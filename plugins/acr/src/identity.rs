@@ -7,10 +7,10 @@
 //! configured but fails ends the search with its error; when nothing is found the answer
 //! is not-found, listing every source tried.
 
-use guest_sdk::Error;
-use guest_sdk::effects::{Effects, Level};
-use guest_sdk::http::{Request, Response, Url, form_encode};
-use guest_sdk::serde_json::Value;
+use docker_credential_wasm_sdk::Error;
+use docker_credential_wasm_sdk::effects::{Effects, Level};
+use docker_credential_wasm_sdk::http::{Request, Response, Url, form_encode};
+use docker_credential_wasm_sdk::serde_json::Value;
 use std::time::Duration;
 
 const IMDS: &str = "http://169.254.169.254/metadata/identity/oauth2/token";
@@ -303,7 +303,7 @@ fn managed_token(
     source: &'static str,
 ) -> Result<AccessToken, Error> {
     if !response.is_success() {
-        let json: Value = guest_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        let json: Value = docker_credential_wasm_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         let description = json["error_description"].as_str().or(json["message"].as_str()).unwrap_or("").to_string();
         let why = format!("{what}: HTTP {} {} {description}", response.status, json["error"].as_str().unwrap_or(""))
             .trim_end()
@@ -331,7 +331,7 @@ fn aad_json(response: &Response, what: &str) -> Result<Value, Error> {
     if response.is_success() {
         return response.json(what);
     }
-    let json: Value = guest_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+    let json: Value = docker_credential_wasm_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
     let error = json["error"].as_str().unwrap_or("no error code");
     let description = json["error_description"].as_str().unwrap_or("");
     // The first line of AADSTS descriptions says it; the rest is trace and correlation ids.

@@ -14,8 +14,8 @@ mod cloud;
 mod exchange;
 mod identity;
 
-use guest_sdk::effects::{Effects, Wasi};
-use guest_sdk::{Credentials, Error, Plugin, export_plugin};
+use docker_credential_wasm_sdk::effects::{Effects, Wasi};
+use docker_credential_wasm_sdk::{Credentials, Error, Plugin, export_plugin};
 use identity::{Choices, Source, UserAssigned};
 
 /// The `User-Agent` of every request.
@@ -117,7 +117,11 @@ struct Acr;
 
 impl Plugin for Acr {
     fn get(registry: &str) -> Result<Credentials, Error> {
-        let (choices, identity_token) = choices(&guest_sdk::settings::keys(), guest_sdk::settings::get, registry)?;
+        let (choices, identity_token) = choices(
+            &docker_credential_wasm_sdk::settings::keys(),
+            docker_credential_wasm_sdk::settings::get,
+            registry,
+        )?;
         answer(&Wasi, &choices, identity_token, registry)
     }
 }

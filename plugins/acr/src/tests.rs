@@ -2,8 +2,8 @@
 //! selection, sovereign clouds, the exchange, and the failures.
 
 use super::*;
-use guest_sdk::effects::Scripted;
-use guest_sdk::encoding::base64url_encode;
+use docker_credential_wasm_sdk::effects::Scripted;
+use docker_credential_wasm_sdk::encoding::base64url_encode;
 
 const NOW: u64 = 1_764_500_000;
 const REGISTRY: &str = "myreg.azurecr.io";

@@ -10,10 +10,10 @@ use crate::profile::{Profile, Profiles};
 use crate::registry::partition_suffix;
 use crate::sigv4::AwsCredentials;
 use crate::sts::{self, Role};
-use guest_sdk::Error;
-use guest_sdk::effects::{Effects, Level};
-use guest_sdk::http::{Request, Url};
-use guest_sdk::serde::Deserialize;
+use docker_credential_wasm_sdk::Error;
+use docker_credential_wasm_sdk::effects::{Effects, Level};
+use docker_credential_wasm_sdk::http::{Request, Url};
+use docker_credential_wasm_sdk::serde::Deserialize;
 use std::time::Duration;
 
 /// Default locations of the shared files (as granted in the manifest).
@@ -113,7 +113,7 @@ impl Chain<'_> {
                     if let Some(expires_at) = credentials.expires_at.filter(|&at| at <= self.context.now()) {
                         return Err(Error::Denied(format!(
                             "the AWS credentials from {source} expired at {}",
-                            guest_sdk::time::DateTime::from_unix(expires_at).rfc3339()
+                            docker_credential_wasm_sdk::time::DateTime::from_unix(expires_at).rfc3339()
                         )));
                     }
                     return Ok(credentials);
@@ -285,7 +285,8 @@ impl Chain<'_> {
         }
         let response = self.context.send(&request)?;
         if !response.is_success() {
-            let error: guest_sdk::serde_json::Value = response.json("container credentials").unwrap_or_default();
+            let error: docker_credential_wasm_sdk::serde_json::Value =
+                response.json("container credentials").unwrap_or_default();
             let why = format!(
                 "{}: HTTP {} {} {}",
                 Url::shown(&url),
@@ -429,7 +430,7 @@ fn static_keys(name: &str, profile: &Profile) -> Result<Option<AwsCredentials>, 
 
 /// The JSON of container and instance-metadata credentials.
 #[derive(Deserialize)]
-#[serde(crate = "guest_sdk::serde", rename_all = "PascalCase")]
+#[serde(crate = "docker_credential_wasm_sdk::serde", rename_all = "PascalCase")]
 struct CredentialsJson {
     code: Option<String>,
     access_key_id: Option<String>,
@@ -442,7 +443,7 @@ fn parse_credentials(json: &CredentialsJson) -> Result<AwsCredentials, Error> {
     let missing = |field: &str| Error::Upstream(format!("the credentials have no {field}"));
     let expires_at = match &json.expiration {
         Some(text) => Some(
-            guest_sdk::time::parse_rfc3339(text)
+            docker_credential_wasm_sdk::time::parse_rfc3339(text)
                 .ok_or_else(|| Error::Upstream(format!("the credentials' Expiration {text:?} is not a time")))?,
         ),
         None => None,

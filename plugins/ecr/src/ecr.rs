@@ -4,11 +4,11 @@
 use crate::endpoints::Endpoint;
 use crate::sigv4::AwsCredentials;
 use crate::sts::signed;
-use guest_sdk::Error;
-use guest_sdk::effects::Effects;
-use guest_sdk::http::{Request, Response};
-use guest_sdk::serde::Deserialize;
-use guest_sdk::serde_json::Value;
+use docker_credential_wasm_sdk::Error;
+use docker_credential_wasm_sdk::effects::Effects;
+use docker_credential_wasm_sdk::http::{Request, Response};
+use docker_credential_wasm_sdk::serde::Deserialize;
+use docker_credential_wasm_sdk::serde_json::Value;
 
 /// A registry user name and password, and when they expire.
 #[derive(Clone, PartialEq, Eq)]
@@ -76,7 +76,7 @@ pub fn authorization_token(
 }
 
 #[derive(Deserialize)]
-#[serde(crate = "guest_sdk::serde", rename_all = "camelCase")]
+#[serde(crate = "docker_credential_wasm_sdk::serde", rename_all = "camelCase")]
 struct AuthorizationData {
     authorization_token: String,
     expires_at: Option<Value>,
@@ -84,7 +84,7 @@ struct AuthorizationData {
 
 fn token_from(response: &Response, api: Api, what: &str) -> Result<Token, Error> {
     if !response.is_success() {
-        let error: Value = guest_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        let error: Value = docker_credential_wasm_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         let kind = error["__type"].as_str().unwrap_or("no error type");
         let kind = kind.rsplit('#').next().unwrap_or(kind);
         let message = error["message"].as_str().or(error["Message"].as_str()).unwrap_or("");
@@ -102,11 +102,12 @@ fn token_from(response: &Response, api: Api, what: &str) -> Result<Token, Error>
     };
     let data: AuthorizationData = data
         .cloned()
-        .map(guest_sdk::serde_json::from_value)
+        .map(docker_credential_wasm_sdk::serde_json::from_value)
         .transpose()
         .map_err(|e| Error::Upstream(format!("{what}: the answer is not the expected JSON: {e}")))?
         .ok_or_else(|| Error::Upstream(format!("{what}: the answer has no authorizationData")))?;
-    let decoded = guest_sdk::encoding::base64_decode(&data.authorization_token, &format!("{what}: the token"))?;
+    let decoded =
+        docker_credential_wasm_sdk::encoding::base64_decode(&data.authorization_token, &format!("{what}: the token"))?;
     let decoded = String::from_utf8(decoded).map_err(|_| Error::Upstream(format!("{what}: the token is not text")))?;
     let (username, password) = decoded
         .split_once(':')
@@ -114,7 +115,7 @@ fn token_from(response: &Response, api: Api, what: &str) -> Result<Token, Error>
         .ok_or_else(|| Error::Upstream(format!("{what}: the token is not user:password")))?;
     let expires_at = match &data.expires_at {
         Some(Value::Number(n)) => n.as_f64().map(|f| f as u64),
-        Some(Value::String(s)) => guest_sdk::time::parse_rfc3339(s),
+        Some(Value::String(s)) => docker_credential_wasm_sdk::time::parse_rfc3339(s),
         _ => None,
     };
     Ok(Token { username: username.into(), password: password.into(), expires_at })
@@ -141,7 +142,7 @@ mod tests {
         let token = token_from(&response(200, public), Api::Public, "ecr-public").unwrap();
         assert_eq!(
             (token.password.as_str(), token.expires_at),
-            ("pub", guest_sdk::time::parse_rfc3339("2026-11-30T12:00:00Z"))
+            ("pub", docker_credential_wasm_sdk::time::parse_rfc3339("2026-11-30T12:00:00Z"))
         );
         assert!(!format!("{token:?}").contains("pub\""));
     }

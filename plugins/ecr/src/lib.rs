@@ -17,8 +17,8 @@ mod registry;
 mod sigv4;
 mod sts;
 
-use guest_sdk::effects::{Effects, Level, Wasi};
-use guest_sdk::{Credentials, Error, Plugin, RegistryEntry, export_plugin};
+use docker_credential_wasm_sdk::effects::{Effects, Level, Wasi};
+use docker_credential_wasm_sdk::{Credentials, Error, Plugin, RegistryEntry, export_plugin};
 use registry::EcrRegistry;
 
 /// The `User-Agent` of every request.
@@ -119,7 +119,8 @@ struct Ecr;
 
 impl Plugin for Ecr {
     fn get(registry: &str) -> Result<Credentials, Error> {
-        let settings = Settings::read(&guest_sdk::settings::keys(), guest_sdk::settings::get)?;
+        let settings =
+            Settings::read(&docker_credential_wasm_sdk::settings::keys(), docker_credential_wasm_sdk::settings::get)?;
         let token = answer(&Wasi, &settings, registry)?;
         let credentials = Credentials::new(token.username, token.password);
         Ok(match token.expires_at {

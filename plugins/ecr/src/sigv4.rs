@@ -1,9 +1,9 @@
 //! AWS Signature Version 4 (header signing), checked against the published test suite in
 //! `tests/sigv4/`. Pure: the caller gives the time.
 
-use guest_sdk::crypto::{hmac_sha256, sha256};
-use guest_sdk::encoding::hex;
-use guest_sdk::time::DateTime;
+use docker_credential_wasm_sdk::crypto::{hmac_sha256, sha256};
+use docker_credential_wasm_sdk::encoding::hex;
+use docker_credential_wasm_sdk::time::DateTime;
 
 /// AWS credentials: an access key, its secret and, for temporary ones, a session token.
 #[derive(Clone, PartialEq, Eq)]
@@ -233,7 +233,8 @@ mod tests {
         assert_eq!(cases.len(), 38);
         for case in cases {
             let read = |name: &str| std::fs::read_to_string(case.join(name)).unwrap();
-            let context: guest_sdk::serde_json::Value = guest_sdk::serde_json::from_str(&read("context.json")).unwrap();
+            let context: docker_credential_wasm_sdk::serde_json::Value =
+                docker_credential_wasm_sdk::serde_json::from_str(&read("context.json")).unwrap();
             let (method, path, query, headers, body) = parse_request(&read("request.txt"));
             // X-Amz-Date in a request is the signer's to set.
             let headers: Vec<_> = headers.into_iter().filter(|(n, _)| !n.eq_ignore_ascii_case("x-amz-date")).collect();
@@ -243,7 +244,7 @@ mod tests {
                 session_token: context["credentials"]["token"].as_str().map(Into::into),
                 expires_at: None,
             };
-            let time = guest_sdk::time::parse_rfc3339(context["timestamp"].as_str().unwrap()).unwrap();
+            let time = docker_credential_wasm_sdk::time::parse_rfc3339(context["timestamp"].as_str().unwrap()).unwrap();
             let scope = Scope {
                 region: context["region"].as_str().unwrap(),
                 service: context["service"].as_str().unwrap(),

@@ -3,10 +3,10 @@
 
 use crate::endpoints::Endpoint;
 use crate::sigv4::{self, AwsCredentials};
-use guest_sdk::Error;
-use guest_sdk::effects::Effects;
-use guest_sdk::http::{Request, Response, Url};
-use guest_sdk::time::parse_rfc3339;
+use docker_credential_wasm_sdk::Error;
+use docker_credential_wasm_sdk::effects::Effects;
+use docker_credential_wasm_sdk::http::{Request, Response, Url};
+use docker_credential_wasm_sdk::time::parse_rfc3339;
 
 /// A role to assume and how.
 #[derive(Debug, Clone, PartialEq, Eq)]

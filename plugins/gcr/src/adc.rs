@@ -5,11 +5,11 @@
 //! a file- or URL-sourced subject token exchanged at STS, then optionally impersonation)
 //! and `impersonated_service_account`.
 
-use guest_sdk::Error;
-use guest_sdk::effects::{Effects, Level};
-use guest_sdk::encoding::base64url_encode;
-use guest_sdk::http::{Request, Url};
-use guest_sdk::serde_json::{Value, json};
+use docker_credential_wasm_sdk::Error;
+use docker_credential_wasm_sdk::effects::{Effects, Level};
+use docker_credential_wasm_sdk::encoding::base64url_encode;
+use docker_credential_wasm_sdk::http::{Request, Url};
+use docker_credential_wasm_sdk::serde_json::{Value, json};
 use std::time::Duration;
 
 const TOKEN_URL: &str = "https://oauth2.googleapis.com/token";
@@ -74,8 +74,8 @@ pub fn access_token(effects: &dyn Effects, choices: &Choices) -> Result<AccessTo
 
 /// A token from the credential file `text`.
 pub fn from_file(effects: &dyn Effects, choices: &Choices, text: &str) -> Result<AccessToken, Error> {
-    let file: Value =
-        guest_sdk::serde_json::from_str(text).map_err(|e| Error::InvalidInput(format!("the file is not JSON: {e}")))?;
+    let file: Value = docker_credential_wasm_sdk::serde_json::from_str(text)
+        .map_err(|e| Error::InvalidInput(format!("the file is not JSON: {e}")))?;
     let field = |name: &str| {
         file[name].as_str().map(str::to_string).ok_or_else(|| Error::InvalidInput(format!("the file has no `{name}`")))
     };
@@ -155,7 +155,7 @@ pub fn signed_jwt(
         base64url_encode(header.to_string().as_bytes()),
         base64url_encode(claims.to_string().as_bytes())
     );
-    let signature = guest_sdk::crypto::rs256_sign(pem, signing_input.as_bytes())?;
+    let signature = docker_credential_wasm_sdk::crypto::rs256_sign(pem, signing_input.as_bytes())?;
     Ok(format!("{signing_input}.{}", base64url_encode(&signature)))
 }
 
@@ -166,7 +166,7 @@ fn oauth_token(effects: &dyn Effects, request: &Request, url: &str) -> Result<Ac
     let json: Value = if response.is_success() {
         response.json(&what)?
     } else {
-        let json: Value = guest_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        let json: Value = docker_credential_wasm_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         let error = json["error"].as_str().unwrap_or("no error code");
         let description = json["error_description"].as_str().unwrap_or("");
         let mut why = format!("{what}: HTTP {} {error}: {description}", response.status);
@@ -217,7 +217,7 @@ fn subject_token(effects: &dyn Effects, source: &Value) -> Result<String, Error>
         None | Some("text") => Ok(text.trim().to_string()),
         Some("json") => {
             let field = source["format"]["subject_token_field_name"].as_str().unwrap_or("access_token");
-            let json: Value = guest_sdk::serde_json::from_str(&text)
+            let json: Value = docker_credential_wasm_sdk::serde_json::from_str(&text)
                 .map_err(|e| Error::Upstream(format!("the subject token is not JSON: {e}")))?;
             json[field]
                 .as_str()
@@ -268,7 +268,7 @@ pub fn impersonate(
     let response = effects.send(&request)?;
     let what = format!("IAM generateAccessToken {}", Url::shown(url));
     if !response.is_success() {
-        let json: Value = guest_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
+        let json: Value = docker_credential_wasm_sdk::serde_json::from_slice(&response.body).unwrap_or(Value::Null);
         let why = format!("{what}: HTTP {} {}", response.status, json["error"]["message"].as_str().unwrap_or(""));
         return Err(if matches!(response.status, 401 | 403) { Error::Denied(why) } else { Error::Upstream(why) });
     }
@@ -277,7 +277,7 @@ pub fn impersonate(
         .as_str()
         .ok_or_else(|| Error::Upstream(format!("{what}: the answer has no accessToken")))?
         .to_string();
-    let expires_at = json["expireTime"].as_str().and_then(guest_sdk::time::parse_rfc3339);
+    let expires_at = json["expireTime"].as_str().and_then(docker_credential_wasm_sdk::time::parse_rfc3339);
     Ok(AccessToken { token, expires_at })
 }
 
@@ -285,7 +285,8 @@ pub fn impersonate(
 /// there is no Google metadata server here.
 fn metadata(effects: &dyn Effects, choices: &Choices) -> Result<Option<AccessToken>, Error> {
     let host = effects.env("GCE_METADATA_HOST").unwrap_or_else(|| METADATA_HOST.to_string());
-    let scopes = choices.scopes.iter().map(|s| guest_sdk::http::form_encode(s)).collect::<Vec<_>>().join(",");
+    let scopes =
+        choices.scopes.iter().map(|s| docker_credential_wasm_sdk::http::form_encode(s)).collect::<Vec<_>>().join(",");
     let url = format!("http://{host}/computeMetadata/v1/instance/service-accounts/default/token?scopes={scopes}");
     let request = Request::get(&url).header("metadata-flavor", "Google").timeouts(PROBE_CONNECT, PROBE_RESPONSE);
     // Nothing answering is a machine without a metadata server; one that answers badly is

@@ -12,8 +12,8 @@
 mod adc;
 
 use adc::Choices;
-use guest_sdk::effects::{Effects, Level, Wasi};
-use guest_sdk::{Credentials, Error, Plugin, export_plugin};
+use docker_credential_wasm_sdk::effects::{Effects, Level, Wasi};
+use docker_credential_wasm_sdk::{Credentials, Error, Plugin, export_plugin};
 
 /// The `User-Agent` of every request.
 pub const USER_AGENT: &str = concat!("docker-credential-wasm-gcr/", env!("CARGO_PKG_VERSION"));
@@ -97,7 +97,8 @@ struct Gcr;
 
 impl Plugin for Gcr {
     fn get(_registry: &str) -> Result<Credentials, Error> {
-        let (choices, audience) = choices(&guest_sdk::settings::keys(), guest_sdk::settings::get, &Wasi)?;
+        let (choices, audience) =
+            choices(&docker_credential_wasm_sdk::settings::keys(), docker_credential_wasm_sdk::settings::get, &Wasi)?;
         answer(&Wasi, &choices, audience.as_deref())
     }
 }

@@ -2,9 +2,9 @@
 //! the kubelet's pod token, and the failures.
 
 use super::*;
-use guest_sdk::effects::Scripted;
-use guest_sdk::encoding::base64url_decode;
-use guest_sdk::serde_json::{Value, json};
+use docker_credential_wasm_sdk::effects::Scripted;
+use docker_credential_wasm_sdk::encoding::base64url_decode;
+use docker_credential_wasm_sdk::serde_json::{Value, json};
 
 const NOW: u64 = 1_764_500_000;
 const KEY: &str = include_str!("../tests/test-service-account-key.pem");
@@ -43,8 +43,10 @@ fn a_service_account_key_signs_an_rs256_assertion_the_public_key_verifies() {
     assert_eq!(field(&effects, 0, "grant_type"), "urn:ietf:params:oauth:grant-type:jwt-bearer");
     let assertion = field(&effects, 0, "assertion");
     let parts: Vec<&str> = assertion.split('.').collect();
-    let header: Value = guest_sdk::serde_json::from_slice(&base64url_decode(parts[0], "h").unwrap()).unwrap();
-    let claims: Value = guest_sdk::serde_json::from_slice(&base64url_decode(parts[1], "c").unwrap()).unwrap();
+    let header: Value =
+        docker_credential_wasm_sdk::serde_json::from_slice(&base64url_decode(parts[0], "h").unwrap()).unwrap();
+    let claims: Value =
+        docker_credential_wasm_sdk::serde_json::from_slice(&base64url_decode(parts[1], "c").unwrap()).unwrap();
     assert_eq!(header, json!({"alg": "RS256", "typ": "JWT", "kid": "kid-1"}));
     assert_eq!(
         claims,
@@ -98,7 +100,7 @@ fn workload_identity_federation_exchanges_then_impersonates() {
     let credentials = answer(&effects, &choices, None).unwrap();
     assert_eq!(
         (credentials.secret.as_str(), credentials.expires_at),
-        ("ya29.impersonated", guest_sdk::time::parse_rfc3339("2025-11-30T11:53:20Z"))
+        ("ya29.impersonated", docker_credential_wasm_sdk::time::parse_rfc3339("2025-11-30T11:53:20Z"))
     );
     assert_eq!(
         effects.form(0),

@@ -1,8 +1,8 @@
 //! How Docker credentials map to stored secrets: the key is the server URL as the client
 //! sent it, the account the user name. Pure, so tested natively.
 
-use guest_sdk::secrets::Secret;
-use guest_sdk::{Credentials, Error, RegistryEntry};
+use docker_credential_wasm_sdk::secrets::Secret;
+use docker_credential_wasm_sdk::{Credentials, Error, RegistryEntry};
 
 /// The key of `registry`'s entry: the server URL as the client sent it, else the
 /// registry (a client that named none).

@@ -6,8 +6,8 @@
 
 mod entries;
 
-use guest_sdk::secrets::{self, SecretError};
-use guest_sdk::{Credentials, Error, Plugin, RegistryEntry, export_plugin, log, request};
+use docker_credential_wasm_sdk::secrets::{self, SecretError};
+use docker_credential_wasm_sdk::{Credentials, Error, Plugin, RegistryEntry, export_plugin, log, request};
 
 struct Keyring;
 
@@ -58,3 +58,29 @@ impl Plugin for Keyring {
 }
 
 export_plugin!(Keyring);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use docker_credential_wasm_sdk::effects::Scripted;
+
+    /// The real actions, run natively against the SDK's fake host and its in-memory secrets.
+    #[test]
+    fn a_login_is_kept_under_the_server_url_as_sent_until_logout() {
+        let host = Scripted::default().server_url("https://index.docker.io/v1/");
+        host.run(|| Keyring::store("docker.io", Credentials::new("alice", "s3cret"))).unwrap();
+        assert_eq!(host.run(|| Keyring::get("docker.io")), Ok(Credentials::new("alice", "s3cret")));
+        let listed = host.run(|| Keyring::list(&[])).unwrap();
+        let listed: Vec<_> = listed.iter().map(|e| (e.registry.as_str(), e.username.as_str())).collect();
+        assert_eq!(listed, [("https://index.docker.io/v1/", "alice")]);
+
+        host.run(|| Keyring::erase("docker.io")).unwrap();
+        assert_eq!(
+            host.run(|| Keyring::get("docker.io")),
+            Err(Error::NotFound("nothing is stored for https://index.docker.io/v1/".into()))
+        );
+        // A logout of what is not there succeeds, and says so in the log.
+        host.run(|| Keyring::erase("docker.io")).unwrap();
+        assert_eq!(host.logs.borrow().as_slice(), ["nothing was stored for https://index.docker.io/v1/"]);
+    }
+}

@@ -5,7 +5,7 @@
 
 mod secret;
 
-use guest_sdk::{Credentials, Error, Plugin, RegistryEntry, env, export_plugin, files, settings};
+use docker_credential_wasm_sdk::{Credentials, Error, Plugin, RegistryEntry, env, export_plugin, files, settings};
 use secret::SecretSource;
 
 struct Static;

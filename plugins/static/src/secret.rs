@@ -1,7 +1,7 @@
 //! Where the static plugin's secret comes from, and how a raw value becomes a secret.
 //! Pure functions, tested natively.
 
-use guest_sdk::Error;
+use docker_credential_wasm_sdk::Error;
 
 /// The one place the operator told the plugin to read the secret from.
 #[derive(Debug, PartialEq, Eq)]

@@ -8,7 +8,7 @@ const NOW: u64 = 1_764_500_000;
 const ECR_OK: &str =
     r#"{"authorizationData":[{"authorizationToken":"QVdTOmVjci1wYXNzd29yZA==","expiresAt":1764543200}]}"#;
 
-type Fake = guest_sdk::effects::Scripted;
+type Fake = docker_credential_wasm_sdk::effects::Scripted;
 
 fn scripted() -> Fake {
     Fake::at(NOW)

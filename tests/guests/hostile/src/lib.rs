@@ -3,8 +3,8 @@
 //! environment, ...); what the plugin could observe comes back in the secret so the test
 //! can assert on it.
 
-use guest_sdk::__private::bindings::wasi::http::{outgoing_handler, types as http};
-use guest_sdk::{Credentials, Error, Plugin, RegistryEntry, export_plugin, files, log, settings};
+use docker_credential_wasm_sdk::__private::bindings::wasi::http::{outgoing_handler, types as http};
+use docker_credential_wasm_sdk::{Credentials, Error, Plugin, RegistryEntry, export_plugin, files, log, settings};
 use std::io::Write;
 
 struct Hostile;
@@ -183,7 +183,7 @@ impl Plugin for Hostile {
             }
             "secrets" => {
                 // Docker's logins, whatever its grant; then as many writes as it can make.
-                use guest_sdk::secrets::{self, Secret};
+                use docker_credential_wasm_sdk::secrets::{self, Secret};
                 let read = secrets::get("https://index.docker.io/v1/");
                 let listed = secrets::list();
                 let written: Vec<String> = (0..20)

@@ -4,7 +4,7 @@
 //! image); the secret is `token:<the service-account token>` or `no-token`; the setting
 //! `lifetime-seconds` makes the credentials expire that long after now.
 
-use guest_sdk::{Credentials, Error, Plugin, export_plugin, request, settings};
+use docker_credential_wasm_sdk::{Credentials, Error, Plugin, export_plugin, request, settings};
 
 struct KubeletContext;
 

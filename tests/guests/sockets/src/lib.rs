@@ -3,7 +3,7 @@
 //! Rust's std and CPython do). The host links `wasi:sockets` but refuses every use, so each
 //! attempt fails and the plugin answers `denied` with what each one got.
 
-use guest_sdk::{Credentials, Error, Plugin, export_plugin, settings};
+use docker_credential_wasm_sdk::{Credentials, Error, Plugin, export_plugin, settings};
 use std::net::{TcpStream, ToSocketAddrs, UdpSocket};
 
 struct Sockets;
@@ -15,8 +15,12 @@ impl Plugin for Sockets {
         let udp = UdpSocket::bind("0.0.0.0:0").and_then(|socket| socket.send_to(b"escaped", &target));
         let lookup = ("localhost", 80).to_socket_addrs().map(|addrs| addrs.count());
         match (tcp, udp, lookup) {
-            (Err(tcp), Err(udp), Err(lookup)) => Err(Error::Denied(format!("tcp: {tcp}; udp: {udp}; lookup: {lookup}"))),
-            (tcp, udp, lookup) => Ok(Credentials::new("escaped", format!("tcp: {tcp:?}; udp: {udp:?}; lookup: {lookup:?}"))),
+            (Err(tcp), Err(udp), Err(lookup)) => {
+                Err(Error::Denied(format!("tcp: {tcp}; udp: {udp}; lookup: {lookup}")))
+            }
+            (tcp, udp, lookup) => {
+                Ok(Credentials::new("escaped", format!("tcp: {tcp:?}; udp: {udp:?}; lookup: {lookup:?}")))
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! A plugin that imports an interface no host capability provides (a key-value store). The
 //! host refuses it at load, naming the import, before anything runs.
 
-use guest_sdk::{Credentials, Error, Plugin, export_plugin};
+use docker_credential_wasm_sdk::{Credentials, Error, Plugin, export_plugin};
 
 wit_bindgen::generate!({
     inline: "

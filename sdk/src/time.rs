@@ -1,8 +1,12 @@
 //! Wall-clock time and the timestamp formats identity endpoints use (RFC 3339 and the
 //! compact ISO 8601 form of AWS's `X-Amz-Date`), in whole seconds since the Unix epoch, UTC.
 
-/// Seconds since the Unix epoch now.
+/// Seconds since the Unix epoch now (natively, inside `Scripted::run`, the fake's clock).
 pub fn now() -> u64 {
+    #[cfg(feature = "testing")]
+    if let Some(now) = crate::effects::Scripted::try_installed(|host| host.now) {
+        return now;
+    }
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 

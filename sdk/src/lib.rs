@@ -6,7 +6,7 @@
 //! and registers it with [`export_plugin!`]:
 //!
 //! ```no_run
-//! use guest_sdk::{Credentials, Error, Plugin, env, export_plugin, log, settings};
+//! use docker_credential_wasm_sdk::{Credentials, Error, Plugin, env, export_plugin, log, settings};
 //!
 //! struct Example;
 //!
@@ -28,37 +28,53 @@
 //! ```toml
 //! # Cargo.toml of the plugin
 //! [lib]
-//! crate-type = ["cdylib"]
+//! crate-type = ["cdylib", "rlib"]
 //!
 //! [dependencies]
-//! guest-sdk = "0.1"
+//! docker-credential-wasm-sdk = "0.2"
+//!
+//! [dev-dependencies]
+//! docker-credential-wasm-sdk = { version = "0.2", features = ["testing"] }
 //! ```
 //!
 //! Build with `cargo build --release --target wasm32-wasip2`; the `.wasm` file in
 //! `target/wasm32-wasip2/release/` is the component the host loads.
 //!
-//! Compatibility: [`WIT_VERSION`] (which is also this crate's version) is part of the
-//! names the component exports, so the host can refuse a plugin built for a world it
-//! does not speak, with a message naming both versions.
+//! Features: `hmac` ([`crypto::hmac_sha256`]), `rsa` ([`crypto::rs256_sign`]), `jwt`
+//! (the `jwt` module), and `testing`: the `Scripted` host for native tests, whose
+//! `Scripted::run` calls a plugin's real actions natively, every host call answered by
+//! the fake (in `effects`).
+//!
+//! Compatibility: this SDK binds the world [`WIT_VERSION`], vendored in the crate's `wit/`.
+//! The version is part of the names the component exports, so a host refuses a plugin
+//! built for a world it does not speak, with a message naming both versions; hosts that
+//! speak `0.1.2` or a later `0.1.x` load plugins built with SDK `0.2`.
 
-// Lets the generated bindings name this crate as `guest_sdk`, the path plugins see.
-extern crate self as guest_sdk;
+// A native build without the `testing` feature compiles each host call to a panic that
+// says how to test natively, which leaves the calls' arguments unused.
+#![cfg_attr(all(not(target_family = "wasm"), not(feature = "testing")), allow(unused_variables))]
+
+// Lets the generated bindings name this crate as `docker_credential_wasm_sdk`, the path plugins see.
+extern crate self as docker_credential_wasm_sdk;
 
 pub mod crypto;
 pub mod effects;
 pub mod encoding;
 mod error;
 pub mod http;
+#[cfg(feature = "jwt")]
 pub mod jwt;
+mod native;
 pub mod time;
 
 pub use error::Error;
 /// `serde` and `serde_json`, for plugins that parse identity endpoints' JSON. Derive with
-/// `#[derive(guest_sdk::serde::Deserialize)]` and `#[serde(crate = "guest_sdk::serde")]`.
+/// `#[derive(docker_credential_wasm_sdk::serde::Deserialize)]` and `#[serde(crate = "docker_credential_wasm_sdk::serde")]`.
 pub use {serde, serde_json};
 
-/// The version of the `docker-credential-wasm:plugin` WIT world this SDK binds.
-pub const WIT_VERSION: &str = env!("CARGO_PKG_VERSION");
+/// The version of the `docker-credential-wasm:plugin` WIT world this SDK binds (its
+/// `wit/plugin.wit`).
+pub const WIT_VERSION: &str = "0.1.2";
 
 /// Credentials for one registry (the WIT record `credentials`).
 pub use crate::__private::bindings::docker_credential_wasm::plugin::types::Credentials;
@@ -158,12 +174,16 @@ macro_rules! export_plugin {
 
 /// The operator's settings for this plugin instance (read-only).
 pub mod settings {
+    #[cfg(target_family = "wasm")]
     use crate::__private::bindings::docker_credential_wasm::plugin::settings as raw;
     use crate::Error;
 
     /// The value of setting `key`, if the operator set it.
     pub fn get(key: &str) -> Option<String> {
-        raw::get(key)
+        #[cfg(target_family = "wasm")]
+        return raw::get(key);
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("settings::get", |host| host.settings.get(key).cloned());
     }
 
     /// The value of setting `key`, or an [`Error::InvalidInput`] naming the missing key.
@@ -173,7 +193,10 @@ pub mod settings {
 
     /// Every key the operator set, sorted.
     pub fn keys() -> Vec<String> {
-        raw::keys()
+        #[cfg(target_family = "wasm")]
+        return raw::keys();
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("settings::keys", |host| host.settings.keys().cloned().collect());
     }
 }
 
@@ -186,7 +209,13 @@ pub mod files {
 
     /// The contents of the granted file `name` (the path as written in the grant).
     pub fn read(name: &str) -> Result<Vec<u8>, Error> {
-        Ok(raw::read(name)?)
+        #[cfg(target_family = "wasm")]
+        return Ok(raw::read(name)?);
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("files::read", |host| match host.files.get(name) {
+            Some(text) => Ok(text.clone().into_bytes()),
+            None => Err(FileError::NotFound(name.to_string()).into()),
+        });
     }
 
     /// The contents of the granted file `name` as UTF-8 text.
@@ -199,35 +228,50 @@ pub mod files {
 /// the registry; the kubelet names the image and, in its service-account token mode, the
 /// pod's token and its service account's annotations (since WIT 0.1.1).
 pub mod request {
+    #[cfg(target_family = "wasm")]
     use crate::__private::bindings::docker_credential_wasm::plugin::request as raw;
 
     /// The image repository being pulled (`host[:port]/path`, no tag or digest), if the
     /// client named one. Calling this tells the host that the answer may be specific to the
     /// image, so the kubelet caches it per image: call it only if the answer depends on it.
     pub fn image() -> Option<String> {
-        raw::image()
+        #[cfg(target_family = "wasm")]
+        return raw::image();
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("request::image", |host| host.image.clone());
     }
 
     /// The pod's service-account token from the kubelet, if any. A secret: never log it.
     pub fn service_account_token() -> Option<String> {
-        raw::service_account_token()
+        #[cfg(target_family = "wasm")]
+        return raw::service_account_token();
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("request::service_account_token", |host| host.token.clone());
     }
 
     /// The value of the pod's service-account annotation `key`, if the kubelet passed it.
     pub fn service_account_annotation(key: &str) -> Option<String> {
-        raw::service_account_annotations().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
+        service_account_annotations().into_iter().find(|(k, _)| k == key).map(|(_, v)| v)
     }
 
     /// Every service-account annotation the kubelet passed, sorted by key.
     pub fn service_account_annotations() -> Vec<(String, String)> {
-        raw::service_account_annotations()
+        #[cfg(target_family = "wasm")]
+        return raw::service_account_annotations();
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("request::service_account_annotations", |host| {
+            host.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
+        });
     }
 
     /// The server URL exactly as the client sent it (`https://index.docker.io/v1/`,
     /// `registry.example.com:5000`), for a credential store that keys entries by it as
     /// Docker's stores do; `None` when the client named an image (since WIT 0.1.2).
     pub fn server_url() -> Option<String> {
-        raw::server_url()
+        #[cfg(target_family = "wasm")]
+        return raw::server_url();
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("request::server_url", |host| host.server_url.clone());
     }
 }
 
@@ -241,22 +285,39 @@ pub mod secrets {
 
     /// The secret stored under `key`, if there is one.
     pub fn get(key: &str) -> Result<Option<Secret>, SecretError> {
-        raw::get(key)
+        #[cfg(target_family = "wasm")]
+        return raw::get(key);
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("secrets::get", |host| Ok(host.secrets.borrow().get(key).cloned()));
     }
 
     /// Stores `entry`, replacing whatever was stored under its key.
     pub fn set(entry: &Secret) -> Result<(), SecretError> {
-        raw::set(entry)
+        #[cfg(target_family = "wasm")]
+        return raw::set(entry);
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("secrets::set", |host| {
+            host.secrets.borrow_mut().insert(entry.key.clone(), entry.clone());
+            Ok(())
+        });
     }
 
     /// Removes what is stored under `key`; true if there was something to remove.
     pub fn delete(key: &str) -> Result<bool, SecretError> {
-        raw::delete(key)
+        #[cfg(target_family = "wasm")]
+        return raw::delete(key);
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("secrets::delete", |host| Ok(host.secrets.borrow_mut().remove(key).is_some()));
     }
 
     /// Every key in the namespace with its account, sorted by key.
     pub fn list() -> Result<Vec<(String, String)>, SecretError> {
-        raw::list()
+        #[cfg(target_family = "wasm")]
+        return raw::list();
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("secrets::list", |host| {
+            Ok(host.secrets.borrow().values().map(|s| (s.key.clone(), s.account.clone())).collect())
+        });
     }
 
     impl SecretError {
@@ -277,33 +338,46 @@ pub mod secrets {
 pub mod env {
     /// The value of the environment variable `name`, if it is granted, set and UTF-8.
     pub fn var(name: &str) -> Option<String> {
-        std::env::var(name).ok()
+        #[cfg(target_family = "wasm")]
+        return std::env::var(name).ok();
+        #[cfg(not(target_family = "wasm"))]
+        return crate::native!("env::var", |host| host.env.get(name).cloned());
     }
 }
 
 /// Diagnostics into the host's log. Never log a secret.
 pub mod log {
-    use crate::__private::bindings::docker_credential_wasm::plugin::log::{self as raw, Level};
+    use crate::__private::bindings::docker_credential_wasm::plugin::log::Level;
+
+    fn log(level: Level, message: &str) {
+        #[cfg(target_family = "wasm")]
+        crate::__private::bindings::docker_credential_wasm::plugin::log::log(level, message);
+        #[cfg(not(target_family = "wasm"))]
+        crate::native!("log", |host| {
+            let _ = level;
+            host.logs.borrow_mut().push(message.to_string())
+        })
+    }
 
     /// Log an error: something failed and the action's answer is an error.
     pub fn error(message: &str) {
-        raw::log(Level::Error, message)
+        log(Level::Error, message)
     }
     /// Log a warning: something unexpected that the plugin worked around.
     pub fn warn(message: &str) {
-        raw::log(Level::Warn, message)
+        log(Level::Warn, message)
     }
     /// Log a notable step.
     pub fn info(message: &str) {
-        raw::log(Level::Info, message)
+        log(Level::Info, message)
     }
     /// Log troubleshooting detail.
     pub fn debug(message: &str) {
-        raw::log(Level::Debug, message)
+        log(Level::Debug, message)
     }
     /// Log very verbose detail.
     pub fn trace(message: &str) {
-        raw::log(Level::Trace, message)
+        log(Level::Trace, message)
     }
 }
 
@@ -318,12 +392,12 @@ pub mod __private {
     #[allow(missing_docs, reason = "generated from the documented WIT")]
     pub mod bindings {
         wit_bindgen::generate!({
-            path: "../wit",
+            path: "wit",
             world: "plugin",
             generate_all,
             pub_export_macro: true,
-            default_bindings_module: "guest_sdk::__private::bindings",
-            runtime_path: "guest_sdk::__private::wit_bindgen::rt",
+            default_bindings_module: "docker_credential_wasm_sdk::__private::bindings",
+            runtime_path: "docker_credential_wasm_sdk::__private::wit_bindgen::rt",
         });
     }
 
@@ -349,9 +423,35 @@ pub mod __private {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn the_sdk_version_is_the_wit_package_version() {
-        let wit = include_str!("../../wit/plugin.wit");
+    fn the_sdk_binds_the_vendored_world_which_is_the_workspace_world() {
+        let vendored = include_str!("../wit/plugin.wit");
         let package = format!("package docker-credential-wasm:plugin@{};", super::WIT_VERSION);
-        assert!(wit.lines().any(|line| line == package), "wit/plugin.wit must declare `{package}`");
+        assert!(vendored.lines().any(|line| line == package), "wit/plugin.wit must declare `{package}`");
+        // In the repository, the vendored copy is the workspace's wit/ byte for byte (a
+        // packaged crate has no workspace around it).
+        let workspace = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../wit");
+        if let Ok(dir) = std::fs::read_dir(&workspace) {
+            let vendored_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("wit");
+            let files = |dir: &std::path::Path| -> Vec<(String, String)> {
+                let mut files: Vec<_> = ["", "deps"]
+                    .iter()
+                    .flat_map(|sub| std::fs::read_dir(dir.join(sub)).unwrap().flatten())
+                    .filter(|entry| entry.path().is_file())
+                    .map(|entry| {
+                        let name = entry.path().strip_prefix(dir).unwrap().display().to_string();
+                        (name, std::fs::read_to_string(entry.path()).unwrap())
+                    })
+                    .collect();
+                files.sort();
+                files
+            };
+            drop(dir);
+            let (ours, theirs) = (files(&vendored_dir), files(&workspace));
+            let names = |files: &[(String, String)]| files.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>();
+            assert_eq!(names(&ours), names(&theirs), "sdk/wit and wit/ hold different files");
+            for ((name, a), (_, b)) in ours.iter().zip(&theirs) {
+                assert!(a == b, "sdk/wit/{name} differs from wit/{name}: copy wit/ into sdk/wit/");
+            }
+        }
     }
 }

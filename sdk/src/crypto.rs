@@ -1,11 +1,12 @@
-//! The hashes identity protocols sign with.
+//! The hashes identity protocols sign with: SHA-256 always, HMAC-SHA256 with the `hmac`
+//! feature, RS256 signatures with the `rsa` feature.
 
-use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
 /// An RSASSA-PKCS1-v1_5 signature with SHA-256 (JWT `RS256`) of `message` by the private
 /// key in `pem` (PKCS#8 `BEGIN PRIVATE KEY`, as in Google service-account keys, or PKCS#1
 /// `BEGIN RSA PRIVATE KEY`). The error never contains the key.
+#[cfg(feature = "rsa")]
 pub fn rs256_sign(pem: &str, message: &[u8]) -> Result<Vec<u8>, crate::Error> {
     use rsa::pkcs1::DecodeRsaPrivateKey;
     use rsa::pkcs8::DecodePrivateKey;
@@ -24,7 +25,9 @@ pub fn sha256(bytes: &[u8]) -> [u8; 32] {
 }
 
 /// HMAC-SHA256 of `message` under `key`.
+#[cfg(feature = "hmac")]
 pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
     let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes a key of any length");
     mac.update(message);
     mac.finalize().into_bytes().into()
@@ -34,6 +37,7 @@ pub fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
 mod tests {
     use super::*;
 
+    #[cfg(feature = "rsa")]
     #[test]
     fn rs256_signs_with_pkcs8_keys_and_refuses_other_pem() {
         use rsa::pkcs8::EncodePrivateKey;
@@ -54,7 +58,9 @@ mod tests {
     }
 
     /// A deterministic generator, for key generation in tests only.
+    #[cfg(feature = "rsa")]
     struct TestRng(u64);
+    #[cfg(feature = "rsa")]
     impl rsa::rand_core::RngCore for TestRng {
         fn next_u32(&mut self) -> u32 {
             self.next_u64() as u32
@@ -76,12 +82,14 @@ mod tests {
             Ok(())
         }
     }
+    #[cfg(feature = "rsa")]
     impl rsa::rand_core::CryptoRng for TestRng {}
 
     #[test]
     fn known_answers() {
         assert_eq!(hex::encode(sha256(b"")), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
         // RFC 4231 test case 2.
+        #[cfg(feature = "hmac")]
         assert_eq!(
             hex::encode(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
             "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"

@@ -1,13 +1,14 @@
 //! Everything a plugin's logic needs from outside, as one trait, so the logic is tested
-//! natively: granted environment variables and files, HTTP through the host, the clock,
-//! the host log and the kubelet's request context. [`Wasi`] is the real one, for the
-//! plugin's entry points; [`Scripted`] is a fake for native tests, with scripted answers
-//! and a record of every request.
+//! natively: the operator's settings, granted environment variables and files, HTTP
+//! through the host, the clock, the host log and the client's request context. [`Wasi`] is
+//! the real one, for the plugin's entry points; `Scripted` (the `testing` feature) is a
+//! fake for native tests, with scripted answers and a record of every request, which can
+//! also stand in for the whole host while a plugin's real action runs (`Scripted::run`).
 
 use crate::Error;
 use crate::http::{Request, Response};
-use std::cell::RefCell;
-use std::collections::BTreeMap;
+#[cfg(feature = "testing")]
+use std::{cell::RefCell, collections::BTreeMap};
 
 /// Severity of a log line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -17,6 +18,8 @@ pub enum Level {
 }
 
 pub trait Effects {
+    /// The operator's setting `key`, if set.
+    fn setting(&self, key: &str) -> Option<String>;
     /// A granted environment variable, if set and not empty.
     fn env(&self, name: &str) -> Option<String>;
     /// A granted file's text; `Ok(None)` if it does not exist.
@@ -34,6 +37,9 @@ pub trait Effects {
     fn service_account_token(&self) -> Option<String>;
     /// A service-account annotation the kubelet passed.
     fn service_account_annotation(&self, key: &str) -> Option<String>;
+    /// The image repository being pulled, if the client named one (see
+    /// [`crate::request::image`]: asking makes the kubelet cache the answer per image).
+    fn image(&self) -> Option<String>;
 
     /// `env` as a flag: `true` (any case) or `1`.
     fn env_flag(&self, name: &str) -> bool {
@@ -45,6 +51,10 @@ pub trait Effects {
 pub struct Wasi;
 
 impl Effects for Wasi {
+    fn setting(&self, key: &str) -> Option<String> {
+        crate::settings::get(key)
+    }
+
     fn env(&self, name: &str) -> Option<String> {
         crate::env::var(name).filter(|v| !v.is_empty())
     }
@@ -83,13 +93,21 @@ impl Effects for Wasi {
     fn service_account_annotation(&self, key: &str) -> Option<String> {
         crate::request::service_account_annotation(key)
     }
+
+    fn image(&self) -> Option<String> {
+        crate::request::image()
+    }
 }
 
-/// A fake for native tests: environment, files and answers set up front (anything not
-/// scripted is "connection refused"), requests and log lines recorded.
+/// A fake for native tests: settings, environment, files, answers and the request context
+/// set up front (anything not scripted is "connection refused"), requests and log lines
+/// recorded, secrets kept in memory. Pass it as the `Effects` of a plugin's logic, or run a
+/// plugin's real action against it with `Scripted::run`.
+#[cfg(feature = "testing")]
 #[derive(Default)]
 pub struct Scripted {
     pub now: u64,
+    pub settings: BTreeMap<String, String>,
     pub env: BTreeMap<String, String>,
     pub files: BTreeMap<String, String>,
     /// `METHOD url` → answers, served in order; the last one repeats.
@@ -98,16 +116,45 @@ pub struct Scripted {
     pub logs: RefCell<Vec<String>>,
     pub token: Option<String>,
     pub annotations: BTreeMap<String, String>,
+    pub image: Option<String>,
+    pub server_url: Option<String>,
+    /// The plugin's secrets namespace, by key.
+    pub secrets: RefCell<BTreeMap<String, crate::secrets::Secret>>,
 }
 
+#[cfg(feature = "testing")]
 impl Scripted {
     /// A fake whose clock reads `now`.
     pub fn at(now: u64) -> Scripted {
         Scripted { now, ..Scripted::default() }
     }
 
+    pub fn setting(mut self, key: &str, value: &str) -> Self {
+        self.settings.insert(key.into(), value.into());
+        self
+    }
+
     pub fn env(mut self, name: &str, value: &str) -> Self {
         self.env.insert(name.into(), value.into());
+        self
+    }
+
+    /// The kubelet's image for this request.
+    pub fn image(mut self, image: &str) -> Self {
+        self.image = Some(image.into());
+        self
+    }
+
+    /// The server URL as a Docker client sent it.
+    pub fn server_url(mut self, server_url: &str) -> Self {
+        self.server_url = Some(server_url.into());
+        self
+    }
+
+    /// A secret already kept in the plugin's namespace.
+    pub fn secret(self, key: &str, account: &str, secret: &str) -> Self {
+        let entry = crate::secrets::Secret { key: key.into(), account: account.into(), secret: secret.into() };
+        self.secrets.borrow_mut().insert(key.into(), entry);
         self
     }
 
@@ -150,7 +197,11 @@ impl Scripted {
     }
 }
 
+#[cfg(feature = "testing")]
 impl Effects for Scripted {
+    fn setting(&self, key: &str) -> Option<String> {
+        self.settings.get(key).cloned()
+    }
     fn env(&self, name: &str) -> Option<String> {
         self.env.get(name).cloned()
     }
@@ -184,5 +235,8 @@ impl Effects for Scripted {
     }
     fn service_account_annotation(&self, key: &str) -> Option<String> {
         self.annotations.get(key).cloned()
+    }
+    fn image(&self) -> Option<String> {
+        self.image.clone()
     }
 }

@@ -98,6 +98,9 @@ impl Request {
     /// broken or oversized body) is an error, as with [`Request::send`].
     pub fn probe(&self) -> Result<Result<Response, String>, Error> {
         let url = Url::parse(&self.url)?;
+        if cfg!(not(target_family = "wasm")) {
+            return crate::native!("http", |host| crate::effects::Effects::probe(host, self));
+        }
         let shown = |why: String| format!("{} {}: {why}", self.method, Url::shown(&self.url));
         match wasi::send(self, &url) {
             Ok(response) => Ok(Ok(response)),
