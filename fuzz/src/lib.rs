@@ -106,7 +106,7 @@ impl Effects for Fuzzed {
         self.setup.service_account_annotation(key)
     }
     fn setting(&self, key: &str) -> Option<String> {
-        self.setup.setting(key)
+        Effects::setting(&self.setup, key)
     }
     fn image(&self) -> Option<String> {
         Effects::image(&self.setup)
