@@ -56,9 +56,7 @@ impl Manifest {
             settings: raw.settings,
         })
     }
-}
 
-impl Manifest {
     /// Why the operator's setting `keys` do not fit this manifest (the first key it does
     /// not name, and the ones it does), if they do not.
     pub fn unknown_setting<'a>(&self, plugin: &str, mut keys: impl Iterator<Item = &'a String>) -> Option<String> {

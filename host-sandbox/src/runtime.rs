@@ -147,6 +147,7 @@ impl Sandbox {
     /// file plugin's bytes are read and checked against the pin on every load, as `audit`
     /// does: a rebuilt plugin whose pin was not updated is refused, never replaced by the
     /// compiled copy of its old bytes.
+    ///
     /// An external plugin's settings must be ones its embedded manifest names, if it embeds
     /// one, as a built-in's must be ones its manifest names.
     pub fn load(&self, config: &PluginConfig) -> anyhow::Result<LoadedPlugin> {
@@ -156,7 +157,7 @@ impl Sandbox {
         check_imports(inspection.imports.iter().map(String::as_str))?;
         check_exports(inspection.exports.iter().map(String::as_str))?;
         if let Some(unknown) = inspection.unknown_setting {
-            bail!("{unknown} (the settings its embedded manifest names)");
+            bail!(unknown);
         }
         Ok(LoadedPlugin { id: config.id.clone(), component })
     }
@@ -256,9 +257,10 @@ impl Sandbox {
             imports: sorted(&mut ty.imports(&self.engine).map(|(name, _)| name)),
             exports: sorted(&mut ty.exports(&self.engine).map(|(name, _)| name)),
             code: code.to_string(),
-            unknown_setting: manifest
-                .as_ref()
-                .and_then(|manifest| manifest.unknown_setting(&config.id, config.grants.settings.keys())),
+            unknown_setting: manifest.as_ref().and_then(|manifest| {
+                let unknown = manifest.unknown_setting(&config.id, config.grants.settings.keys())?;
+                Some(format!("{unknown} (the settings its embedded manifest names)"))
+            }),
             manifest,
         }
     }

@@ -1,6 +1,6 @@
 //! The crate boundaries, checked: host-core (everything the front runs) does not depend on
 //! wasmtime, even indirectly or to build or test; the built front holds no wasmtime code;
-//! plugins depend on the SDK alone.
+//! plugins depend on the SDK alone; the SDK's vendored WIT is the workspace's.
 
 use std::collections::BTreeSet;
 
@@ -65,5 +65,30 @@ fn plugins_depend_on_the_sdk_alone() {
             .map(|d| d["name"].as_str().unwrap())
             .collect();
         assert_eq!(normal, ["docker-credential-wasm-sdk"], "{}", plugin["name"]);
+    }
+}
+
+#[test]
+fn the_sdks_vendored_wit_is_the_workspaces() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."));
+    let files = |dir: &std::path::Path| -> Vec<(String, String)> {
+        let mut files: Vec<(String, String)> = ["", "deps"]
+            .iter()
+            .flat_map(|sub| std::fs::read_dir(dir.join(sub)).unwrap().flatten())
+            .filter(|entry| entry.path().is_file())
+            .map(|entry| {
+                let name = entry.path().strip_prefix(dir).unwrap().display().to_string();
+                (name, std::fs::read_to_string(entry.path()).unwrap())
+            })
+            .collect();
+        files.sort();
+        files
+    };
+    let (vendored, workspace) = (files(&root.join("sdk/wit")), files(&root.join("wit")));
+    let names = |files: &[(String, String)]| files.iter().map(|(name, _)| name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&vendored), names(&workspace), "sdk/wit/ and wit/ hold different files");
+    assert!(names(&workspace).contains(&"plugin.wit".to_string()), "{:?}", names(&workspace));
+    for ((name, ours), (_, theirs)) in vendored.iter().zip(&workspace) {
+        assert!(ours == theirs, "sdk/wit/{name} differs from wit/{name}: copy wit/ into sdk/wit/");
     }
 }

@@ -67,3 +67,50 @@ fn plugin_pin_writes_the_current_sha256_and_keeps_the_rest_of_the_config() {
         )
     );
 }
+
+#[test]
+fn plugin_embed_manifest_writes_a_manifest_the_host_then_reads_and_refuses_a_bad_one() {
+    let sandbox = Sandbox::new();
+    let wasm = sandbox.path("plugin.wasm");
+    std::fs::copy(test_artifacts::HOSTILE, &wasm).unwrap();
+    let wasm_arg = wasm.to_str().unwrap();
+    let manifest =
+        sandbox.write("manifest.toml", "description = \"observes\"\nsettings = [\"mode\"]\nenv = [\"GRANTED\"]\n");
+    let embedded = sandbox.run(&["plugin", "embed-manifest", wasm_arg, manifest.to_str().unwrap()], "", &[]);
+    assert_eq!(
+        (embedded.stdout, embedded.code),
+        (format!("embedded {} into {wasm_arg} (sha256 now {})\n", manifest.display(), sha256sum(&wasm)), 0)
+    );
+    // The host reads it: a setting it does not name is refused before anything runs.
+    let run = sandbox.run(&["plugin", "run", wasm_arg, "ok.test", "--setting", "mood=x"], "", &[]);
+    assert_eq!(
+        (run.stderr.as_str(), run.code),
+        (
+            "docker-credential-wasm: the plugin failed: cannot load it: unknown setting \"mood\" for plugin \"dev\"; expected one of: mode (the settings its embedded manifest names)\n",
+            1
+        )
+    );
+
+    let before = std::fs::read(&wasm).unwrap();
+    let bad = sandbox.write("bad.toml", "description = \"x\"\nsetings = []\n");
+    let refused = sandbox.run(&["plugin", "embed-manifest", wasm_arg, bad.to_str().unwrap()], "", &[]);
+    assert_eq!(refused.code, 1);
+    let expected =
+        format!("docker-credential-wasm: {wasm_arg} is left as it is: the manifest {} is not valid: ", bad.display());
+    assert!(refused.stderr.starts_with(&expected), "{}", refused.stderr);
+    assert!(refused.stderr.contains("unknown field `setings`"), "{}", refused.stderr);
+    let junk = sandbox.write("junk.wasm", "not wasm");
+    let refused =
+        sandbox.run(&["plugin", "embed-manifest", junk.to_str().unwrap(), manifest.to_str().unwrap()], "", &[]);
+    assert_eq!(
+        (refused.stderr, refused.code),
+        (
+            format!(
+                "docker-credential-wasm: {} is left as it is: not a WebAssembly binary (no \\0asm header)\n",
+                junk.display()
+            ),
+            1
+        )
+    );
+    assert_eq!(std::fs::read(&wasm).unwrap(), before, "a refused manifest leaves the file as it was");
+}
