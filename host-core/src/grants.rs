@@ -109,10 +109,13 @@ pub struct FileGrant {
 impl FileGrant {
     /// The grant `written`, or why it is not one.
     pub fn parse(written: &str) -> Result<FileGrant, String> {
-        let valid =
-            (written.starts_with('/') || written.starts_with("~/")) && !written.split('/').any(|part| part == "..");
+        let valid = (written.starts_with('/') || written.starts_with("~/"))
+            && !written.split('/').any(|part| part == "..")
+            && !written.chars().any(crate::logging::must_escape);
         if !valid {
-            return Err(format!("invalid file grant {written:?}: expected an absolute path or one starting with `~/`"));
+            return Err(format!(
+                "invalid file grant {written:?}: expected an absolute path or one starting with `~/`, with no control or invisible formatting characters"
+            ));
         }
         let path = crate::home::expand_home(written).ok().map(PathBuf::from);
         Ok(FileGrant { written: written.to_string(), path })

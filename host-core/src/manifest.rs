@@ -6,6 +6,7 @@
 
 use crate::grants::network::NetworkGrant;
 use crate::grants::{FileGrant, SecretsNamespace, parse_env_name};
+use crate::logging::{must_escape, sanitize};
 use serde::Deserialize;
 
 /// A parsed `manifest.toml`.
@@ -47,6 +48,20 @@ impl Manifest {
         let raw: RawManifest = toml::from_str(text).map_err(|e| e.to_string())?;
         let network: Result<_, String> =
             raw.network.iter().map(|g| NetworkGrant::parse(g).map_err(|e| e.to_string())).collect();
+        // An external plugin writes its own manifest: what `audit` and error lines show of it
+        // can neither forge a line nor hide text.
+        if raw.description.chars().count() > MAX_DESCRIPTION_CHARS || raw.description.chars().any(must_escape) {
+            return Err(format!(
+                "the description {} must be one line of at most {MAX_DESCRIPTION_CHARS} characters, with no control or invisible formatting characters",
+                sanitize(&raw.description, 80)
+            ));
+        }
+        if let Some(bad) = raw.settings.iter().find(|key| !valid_setting_name(key)) {
+            return Err(format!(
+                "invalid setting name {}: expected 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or digit",
+                sanitize(bad, 80)
+            ));
+        }
         Ok(Manifest {
             description: raw.description,
             network: network?,
@@ -70,6 +85,16 @@ impl Manifest {
     }
 }
 
+/// The longest description a manifest may have, in characters.
+const MAX_DESCRIPTION_CHARS: usize = 300;
+
+/// A setting name: `username`, `secret-env`, `token_url`.
+fn valid_setting_name(key: &str) -> bool {
+    key.len() <= 64
+        && key.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
 /// The custom section that carries a plugin's `manifest.toml` inside its component.
 pub const SECTION: &str = "docker-credential-wasm-manifest";
 
@@ -79,7 +104,9 @@ pub const SECTION: &str = "docker-credential-wasm-manifest";
 pub fn embedded(wasm: &[u8]) -> Result<Option<Manifest>, String> {
     let Some(text) = find_section(wasm, 0)? else { return Ok(None) };
     let text = std::str::from_utf8(text).map_err(|_| format!("its embedded manifest ({SECTION}) is not UTF-8"))?;
-    Manifest::parse(text).map(Some).map_err(|e| format!("its embedded manifest ({SECTION}) is not valid: {e}"))
+    Manifest::parse(text)
+        .map(Some)
+        .map_err(|e| format!("its embedded manifest ({SECTION}) is not valid: {}", sanitize(&e, MAX_ERROR_CHARS)))
 }
 
 /// `wasm` with `manifest` (the text of a `manifest.toml`, checked first) as its top-level
@@ -100,6 +127,8 @@ pub fn embed(wasm: &[u8], manifest: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// How much of a manifest's parse error (which quotes the plugin's text) an error line shows.
+const MAX_ERROR_CHARS: usize = 400;
 const HEADER: usize = 8;
 const CUSTOM: u8 = 0;
 /// Section ids that hold a whole nested binary in a component: a core module, a component.
@@ -259,6 +288,26 @@ mod tests {
         let mut truncated = component(&custom(SECTION, MANIFEST));
         truncated.truncate(truncated.len() - 3);
         assert_eq!(embedded(&truncated).unwrap_err(), "the section at byte 8 runs past the end of the binary");
+    }
+
+    #[test]
+    fn a_manifest_cannot_forge_lines_or_hide_text() {
+        let forged = Manifest::parse("description = \"ok\\n  status    ok\"\n").unwrap_err();
+        assert_eq!(
+            forged,
+            "the description ok\\n  status    ok must be one line of at most 300 characters, with no control or invisible formatting characters"
+        );
+        let hidden = Manifest::parse("description = \"x\"\nsettings = [\"user\\u202ename\"]\n").unwrap_err();
+        assert_eq!(
+            hidden,
+            "invalid setting name user\\u{202e}name: expected 1 to 64 letters, digits, `-`, `_` or `.`, starting with a letter or digit"
+        );
+        let long = format!("description = \"{}\"\n", "x".repeat(301));
+        assert!(Manifest::parse(&long).unwrap_err().starts_with("the description xxx"));
+        // A parse error quotes the plugin's text: one line, escaped.
+        let bad = component(&custom(SECTION, "description = \"x\"\n\u{1b}[2J = 1\n"));
+        let err = embedded(&bad).unwrap_err();
+        assert!(!err.contains('\n') && !err.contains('\u{1b}'), "{err:?}");
     }
 
     #[test]

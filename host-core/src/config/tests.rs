@@ -156,7 +156,11 @@ fn bad_values_name_the_value_and_the_fix() {
     );
     assert_eq!(
         error("[plugins.static]\nfiles = [\"relative/key\"]\n"),
-        "/etc/dcw.toml:2:10: invalid file grant \"relative/key\": expected an absolute path or one starting with `~/`"
+        "/etc/dcw.toml:2:10: invalid file grant \"relative/key\": expected an absolute path or one starting with `~/`, with no control or invisible formatting characters"
+    );
+    assert_eq!(
+        error("[plugins.static]\nfiles = [\"/etc/key\\u001b[2J\"]\n").split(": ").nth(1),
+        Some("invalid file grant \"/etc/key\\u{1b}[2J\"")
     );
     assert_eq!(
         error("[plugins.static]\nfiles = [\"/a/../etc/shadow\"]\n").split(": ").nth(1),
