@@ -103,6 +103,12 @@ pub const SECTION: &str = "docker-credential-wasm-manifest";
 /// SDK's section ends up: in the plugin's core module). `Ok(None)` when there is none.
 pub fn embedded(wasm: &[u8]) -> Result<Option<Manifest>, String> {
     let Some(text) = find_section(wasm, 0)? else { return Ok(None) };
+    if text.len() > MAX_EMBEDDED_BYTES {
+        return Err(format!(
+            "its embedded manifest ({SECTION}) is {} bytes; the most a manifest may be is {MAX_EMBEDDED_BYTES}",
+            text.len()
+        ));
+    }
     let text = std::str::from_utf8(text).map_err(|_| format!("its embedded manifest ({SECTION}) is not UTF-8"))?;
     Manifest::parse(text)
         .map(Some)
@@ -127,6 +133,8 @@ pub fn embed(wasm: &[u8], manifest: &str) -> Result<Vec<u8>, String> {
     Ok(out)
 }
 
+/// The largest embedded manifest the host parses (a manifest is a few lines).
+const MAX_EMBEDDED_BYTES: usize = 64 * 1024;
 /// How much of a manifest's parse error (which quotes the plugin's text) an error line shows.
 const MAX_ERROR_CHARS: usize = 400;
 const HEADER: usize = 8;
@@ -304,6 +312,11 @@ mod tests {
         );
         let long = format!("description = \"{}\"\n", "x".repeat(301));
         assert!(Manifest::parse(&long).unwrap_err().starts_with("the description xxx"));
+        let huge = component(&custom(SECTION, &format!("description = \"x\"\n#{}\n", "x".repeat(70_000))));
+        assert_eq!(
+            embedded(&huge).unwrap_err(),
+            "its embedded manifest (docker-credential-wasm-manifest) is 70020 bytes; the most a manifest may be is 65536"
+        );
         // A parse error quotes the plugin's text: one line, escaped.
         let bad = component(&custom(SECTION, "description = \"x\"\n\u{1b}[2J = 1\n"));
         let err = embedded(&bad).unwrap_err();
