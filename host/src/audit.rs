@@ -221,8 +221,8 @@ fn audit_plugin(
 
 /// What `manifest` asks for that `grants` do not give, each as `<list> <grant>`.
 fn not_granted(manifest: &Manifest, grants: &host_core::grants::Grants) -> Vec<String> {
-    let granted = |list: &str, items: Vec<String>, asked: Vec<String>| -> Vec<String> {
-        asked.into_iter().filter(|a| !items.contains(a)).map(|a| format!("{list} {a}")).collect()
+    let missing = |list: &str, granted: Vec<String>, asked: Vec<String>| -> Vec<String> {
+        asked.into_iter().filter(|a| !granted.contains(a)).map(|a| format!("{list} {a}")).collect()
     };
     let network: Vec<String> = manifest
         .network
@@ -234,9 +234,9 @@ fn not_granted(manifest: &Manifest, grants: &host_core::grants::Grants) -> Vec<S
     let names = |list: &[SecretsNamespace]| list.iter().map(|ns| ns.name().to_string()).collect();
     network
         .into_iter()
-        .chain(granted("env", grants.env.items().to_vec(), manifest.env.clone()))
-        .chain(granted("files", files(grants.files.items()), files(&manifest.files)))
-        .chain(granted("secrets", names(grants.secrets.items()), names(&manifest.secrets)))
+        .chain(missing("env", grants.env.items().to_vec(), manifest.env.clone()))
+        .chain(missing("files", files(grants.files.items()), files(&manifest.files)))
+        .chain(missing("secrets", names(grants.secrets.items()), names(&manifest.secrets)))
         .collect()
 }
 

@@ -98,11 +98,15 @@ impl Request {
     /// broken or oversized body) is an error, as with [`Request::send`].
     pub fn probe(&self) -> Result<Result<Response, String>, Error> {
         let url = Url::parse(&self.url)?;
-        if cfg!(not(target_family = "wasm")) {
-            return crate::native!("http", |host| crate::effects::Effects::probe(host, self));
-        }
+        crate::native::host_call!("http", self.probe_through_host(&url), |host| crate::effects::Effects::probe(
+            host, self
+        ))
+    }
+
+    /// [`Request::probe`] through the host's `wasi:http`.
+    fn probe_through_host(&self, url: &Url) -> Result<Result<Response, String>, Error> {
         let shown = |why: String| format!("{} {}: {why}", self.method, Url::shown(&self.url));
-        match wasi::send(self, &url) {
+        match wasi::send(self, url) {
             Ok(response) => Ok(Ok(response)),
             Err(Failure::Unanswered(why)) => Ok(Err(shown(why))),
             Err(Failure::Denied(why)) => Err(Error::Denied(shown(why))),

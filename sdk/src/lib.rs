@@ -50,10 +50,6 @@
 //! built for a world it does not speak, with a message naming both versions; hosts that
 //! speak `0.1.2` or a later `0.1.x` load plugins built with SDK `0.2`.
 
-// A native build without the `testing` feature compiles each host call to a panic that
-// says how to test natively, which leaves the calls' arguments unused.
-#![cfg_attr(all(not(target_family = "wasm"), not(feature = "testing")), allow(unused_variables))]
-
 // Lets the generated bindings name this crate as `docker_credential_wasm_sdk`, the path plugins see.
 extern crate self as docker_credential_wasm_sdk;
 
@@ -174,16 +170,12 @@ macro_rules! export_plugin {
 
 /// The operator's settings for this plugin instance (read-only).
 pub mod settings {
-    #[cfg(target_family = "wasm")]
     use crate::__private::bindings::docker_credential_wasm::plugin::settings as raw;
     use crate::Error;
 
     /// The value of setting `key`, if the operator set it.
     pub fn get(key: &str) -> Option<String> {
-        #[cfg(target_family = "wasm")]
-        return raw::get(key);
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("settings::get", |host| host.settings.get(key).cloned());
+        crate::native::host_call!("settings::get", raw::get(key), |host| host.settings.get(key).cloned())
     }
 
     /// The value of setting `key`, or an [`Error::InvalidInput`] naming the missing key.
@@ -193,10 +185,7 @@ pub mod settings {
 
     /// Every key the operator set, sorted.
     pub fn keys() -> Vec<String> {
-        #[cfg(target_family = "wasm")]
-        return raw::keys();
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("settings::keys", |host| host.settings.keys().cloned().collect());
+        crate::native::host_call!("settings::keys", raw::keys(), |host| host.settings.keys().cloned().collect())
     }
 }
 
@@ -209,13 +198,10 @@ pub mod files {
 
     /// The contents of the granted file `name` (the path as written in the grant).
     pub fn read(name: &str) -> Result<Vec<u8>, Error> {
-        #[cfg(target_family = "wasm")]
-        return Ok(raw::read(name)?);
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("files::read", |host| match host.files.get(name) {
+        crate::native::host_call!("files::read", Ok(raw::read(name)?), |host| match host.files.get(name) {
             Some(text) => Ok(text.clone().into_bytes()),
             None => Err(FileError::NotFound(name.to_string()).into()),
-        });
+        })
     }
 
     /// The contents of the granted file `name` as UTF-8 text.
@@ -228,25 +214,20 @@ pub mod files {
 /// the registry; the kubelet names the image and, in its service-account token mode, the
 /// pod's token and its service account's annotations (since WIT 0.1.1).
 pub mod request {
-    #[cfg(target_family = "wasm")]
     use crate::__private::bindings::docker_credential_wasm::plugin::request as raw;
 
     /// The image repository being pulled (`host[:port]/path`, no tag or digest), if the
     /// client named one. Calling this tells the host that the answer may be specific to the
     /// image, so the kubelet caches it per image: call it only if the answer depends on it.
     pub fn image() -> Option<String> {
-        #[cfg(target_family = "wasm")]
-        return raw::image();
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("request::image", |host| host.image.clone());
+        crate::native::host_call!("request::image", raw::image(), |host| host.image.clone())
     }
 
     /// The pod's service-account token from the kubelet, if any. A secret: never log it.
     pub fn service_account_token() -> Option<String> {
-        #[cfg(target_family = "wasm")]
-        return raw::service_account_token();
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("request::service_account_token", |host| host.token.clone());
+        crate::native::host_call!("request::service_account_token", raw::service_account_token(), |host| host
+            .token
+            .clone())
     }
 
     /// The value of the pod's service-account annotation `key`, if the kubelet passed it.
@@ -256,22 +237,16 @@ pub mod request {
 
     /// Every service-account annotation the kubelet passed, sorted by key.
     pub fn service_account_annotations() -> Vec<(String, String)> {
-        #[cfg(target_family = "wasm")]
-        return raw::service_account_annotations();
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("request::service_account_annotations", |host| {
+        crate::native::host_call!("request::service_account_annotations", raw::service_account_annotations(), |host| {
             host.annotations.iter().map(|(k, v)| (k.clone(), v.clone())).collect()
-        });
+        })
     }
 
     /// The server URL exactly as the client sent it (`https://index.docker.io/v1/`,
     /// `registry.example.com:5000`), for a credential store that keys entries by it as
     /// Docker's stores do; `None` when the client named an image (since WIT 0.1.2).
     pub fn server_url() -> Option<String> {
-        #[cfg(target_family = "wasm")]
-        return raw::server_url();
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("request::server_url", |host| host.server_url.clone());
+        crate::native::host_call!("request::server_url", raw::server_url(), |host| host.server_url.clone())
     }
 }
 
@@ -285,39 +260,31 @@ pub mod secrets {
 
     /// The secret stored under `key`, if there is one.
     pub fn get(key: &str) -> Result<Option<Secret>, SecretError> {
-        #[cfg(target_family = "wasm")]
-        return raw::get(key);
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("secrets::get", |host| Ok(host.secrets.borrow().get(key).cloned()));
+        crate::native::host_call!("secrets::get", raw::get(key), |host| Ok(host.secrets.borrow().get(key).cloned()))
     }
 
     /// Stores `entry`, replacing whatever was stored under its key.
     pub fn set(entry: &Secret) -> Result<(), SecretError> {
-        #[cfg(target_family = "wasm")]
-        return raw::set(entry);
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("secrets::set", |host| {
+        crate::native::host_call!("secrets::set", raw::set(entry), |host| {
             host.secrets.borrow_mut().insert(entry.key.clone(), entry.clone());
             Ok(())
-        });
+        })
     }
 
     /// Removes what is stored under `key`; true if there was something to remove.
     pub fn delete(key: &str) -> Result<bool, SecretError> {
-        #[cfg(target_family = "wasm")]
-        return raw::delete(key);
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("secrets::delete", |host| Ok(host.secrets.borrow_mut().remove(key).is_some()));
+        crate::native::host_call!("secrets::delete", raw::delete(key), |host| Ok(host
+            .secrets
+            .borrow_mut()
+            .remove(key)
+            .is_some()))
     }
 
     /// Every key in the namespace with its account, sorted by key.
     pub fn list() -> Result<Vec<(String, String)>, SecretError> {
-        #[cfg(target_family = "wasm")]
-        return raw::list();
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("secrets::list", |host| {
+        crate::native::host_call!("secrets::list", raw::list(), |host| {
             Ok(host.secrets.borrow().values().map(|s| (s.key.clone(), s.account.clone())).collect())
-        });
+        })
     }
 
     impl SecretError {
@@ -338,10 +305,7 @@ pub mod secrets {
 pub mod env {
     /// The value of the environment variable `name`, if it is granted, set and UTF-8.
     pub fn var(name: &str) -> Option<String> {
-        #[cfg(target_family = "wasm")]
-        return std::env::var(name).ok();
-        #[cfg(not(target_family = "wasm"))]
-        return crate::native!("env::var", |host| host.env.get(name).cloned());
+        crate::native::host_call!("env::var", std::env::var(name).ok(), |host| host.env.get(name).cloned())
     }
 }
 
@@ -350,13 +314,11 @@ pub mod log {
     use crate::__private::bindings::docker_credential_wasm::plugin::log::Level;
 
     fn log(level: Level, message: &str) {
-        #[cfg(target_family = "wasm")]
-        crate::__private::bindings::docker_credential_wasm::plugin::log::log(level, message);
-        #[cfg(not(target_family = "wasm"))]
-        crate::native!("log", |host| {
-            let _ = level;
-            host.logs.borrow_mut().push(message.to_string())
-        })
+        crate::native::host_call!(
+            "log",
+            crate::__private::bindings::docker_credential_wasm::plugin::log::log(level, message),
+            |host| host.logs.borrow_mut().push(message.to_string())
+        )
     }
 
     /// Log an error: something failed and the action's answer is an error.

@@ -4,30 +4,34 @@
 //! [`http`](crate::http), [`log`](crate::log), …) is answered by it. Without the `testing`
 //! feature, or outside `Scripted::run`, a host call made natively panics saying so.
 
-/// Answers a host call natively from the installed [`Scripted`] host: `native!("what",
-/// |host| expression)`.
+/// A host call: on wasm `$wasm`, the host's own import; natively, `$native` answered by
+/// the [`Scripted`] host installed on this thread: `host_call!("settings::get",
+/// raw::get(key), |host| host.settings.get(key).cloned())`.
 #[cfg(feature = "testing")]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! native {
-    ($what:literal, |$host:ident| $answer:expr) => {
-        $crate::effects::Scripted::with_installed($what, |$host| $answer)
+macro_rules! host_call {
+    ($what:literal, $wasm:expr, |$host:ident| $native:expr) => {
+        if cfg!(target_family = "wasm") {
+            $wasm
+        } else {
+            $crate::effects::Scripted::with_installed($what, |$host| $native)
+        }
     };
 }
 
-/// Without the `testing` feature there is no native host: a host call panics, saying so.
+/// Without the `testing` feature there is no native host: a host call made natively panics,
+/// saying so.
 #[cfg(not(feature = "testing"))]
-#[doc(hidden)]
-#[macro_export]
-macro_rules! native {
-    ($what:literal, |$host:ident| $answer:expr) => {
-        $crate::native::no_host($what)
+macro_rules! host_call {
+    ($what:literal, $wasm:expr, |$host:ident| $native:expr) => {
+        if cfg!(target_family = "wasm") { $wasm } else { $crate::native::no_host($what) }
     };
 }
+
+pub(crate) use host_call;
 
 /// The panic of a host call made natively without the `testing` feature.
 #[cfg(not(feature = "testing"))]
-pub fn no_host<T>(what: &str) -> T {
+pub(crate) fn no_host<T>(what: &str) -> T {
     panic!(
         "{what} asks the host, and a native build has none: in tests, enable the SDK's `testing` feature and call the plugin through `Scripted::run`"
     )
