@@ -167,13 +167,15 @@ pub struct ProviderArgs {
 /// `get-credentials` is the `kubelet` action, klog's `--v=N` a log level, a replaced
 /// provider's config file (`acr-credential-provider /etc/kubernetes/azure.json`) is not
 /// read, and with no action the `kubelet` action is added. `None` for any other command
-/// line. `actions` are this program's action and option words (never taken for a file).
-pub fn provider_args(args: &[String], actions: &[&str]) -> Option<ProviderArgs> {
+/// line. `actions` gives this program's action and option words (never taken for a file),
+/// asked for only when the command line is a provider's.
+pub fn provider_args(args: &[String], actions: impl FnOnce() -> Vec<String>) -> Option<ProviderArgs> {
     let program = program_name(args.first()?);
     let rest = &args[1..];
     if !is_provider_name(program) && !rest.iter().any(|arg| arg == "get-credentials") {
         return None;
     }
+    let actions = actions();
     let mut out = ProviderArgs { args: vec![args[0].clone()], unused: Vec::new() };
     let mut rest = rest.iter().peekable();
     while let Some(arg) = rest.next() {
@@ -181,13 +183,13 @@ pub fn provider_args(args: &[String], actions: &[&str]) -> Option<ProviderArgs> 
             out.args.push("kubelet".into());
         } else if let Some(level) = klog_verbosity(arg, || rest.next_if(|next| next.parse::<u8>().is_ok())) {
             out.args.push(format!("--log-level={level}"));
-        } else if looks_like_a_file(arg) && !actions.contains(&arg.as_str()) && !takes_a_value(out.args.last()) {
+        } else if looks_like_a_file(arg) && !actions.contains(arg) && !takes_a_value(out.args.last()) {
             out.unused.push(arg.clone());
         } else {
             out.args.push(arg.clone());
         }
     }
-    if !out.args.iter().skip(1).any(|arg| actions.contains(&arg.as_str())) {
+    if !out.args.iter().skip(1).any(|arg| actions.contains(arg)) {
         out.args.push("kubelet".into());
     }
     Some(out)
@@ -228,7 +230,8 @@ mod tests {
 
     fn rewritten(args: &[&str]) -> Option<(Vec<String>, Vec<String>)> {
         let args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
-        provider_args(&args, ACTIONS).map(|out| (out.args, out.unused))
+        provider_args(&args, || ACTIONS.iter().map(|action| action.to_string()).collect())
+            .map(|out| (out.args, out.unused))
     }
 
     fn strings(args: &[&str]) -> Vec<String> {

@@ -415,10 +415,13 @@ impl Command {
 /// The command line, in this program's terms when the kubelet runs it (see
 /// [`invocation::provider_args`]), with the arguments it accepts and does not use.
 fn provider_args(args: Vec<String>) -> (Vec<String>, Vec<String>) {
-    let command = Cli::command();
-    let actions: Vec<&str> =
-        command.get_subcommands().map(|c| c.get_name()).chain(["help", "-h", "--help", "-V", "--version"]).collect();
-    match invocation::provider_args(&args, &actions) {
+    // Only a provider's command line needs clap's parser built (every miss starts here).
+    let actions = || {
+        let command = Cli::command();
+        let names = command.get_subcommands().map(|c| c.get_name());
+        names.chain(["help", "-h", "--help", "-V", "--version"]).map(str::to_string).collect()
+    };
+    match invocation::provider_args(&args, actions) {
         Some(provider) => (provider.args, provider.unused),
         None => (args, Vec::new()),
     }
