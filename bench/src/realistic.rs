@@ -239,10 +239,11 @@ fn answers(name: &str, mut command: Command, registry: &str) -> bool {
     output.status.success()
 }
 
-/// The engine's own phase log over some misses: engine start, component load, instantiate
-/// and call (medians, µs).
+/// The engine's own phase log over some misses: engine start, component load, linking its
+/// imports, instantiate and call (medians, µs).
 fn phases(registry: &str, command: &mut dyn FnMut() -> Command) {
-    let mut phases: [Vec<u64>; 3] = Default::default();
+    const PHASES: [&str; 4] = ["engine", "load", "link", "instantiate and call"];
+    let mut phases: [Vec<u64>; 4] = Default::default();
     for _ in 0..20 {
         let mut command = command();
         let output = command
@@ -257,25 +258,20 @@ fn phases(registry: &str, command: &mut dyn FnMut() -> Command) {
             })
             .unwrap();
         let log = String::from_utf8_lossy(&output.stderr);
-        // `plugin "ecr": engine 281 us, load 2823 us, instantiate and call 5073 us`
-        let Some(line) = log.lines().find(|line| line.contains(": engine ") && line.contains(" us, load ")) else {
-            continue;
-        };
-        let numbers: Vec<u64> = line.split(' ').filter_map(|word| word.parse().ok()).collect();
-        for (phase, value) in phases.iter_mut().zip(numbers.iter().rev().take(3).rev()) {
-            phase.push(*value);
+        // `plugin "ecr": engine 69 us, load 320 us, link 140 us, instantiate and call 2400 us`
+        let Some((_, line)) = log.lines().find_map(|line| line.split_once(": engine ")) else { continue };
+        let line = format!("engine {line}");
+        for (phase, values) in PHASES.iter().zip(phases.iter_mut()) {
+            let value =
+                line.split(", ").find_map(|part| part.strip_prefix(phase)?.strip_prefix(' ')?.strip_suffix(" us"));
+            values.extend(value.and_then(|value| value.parse::<u64>().ok()));
         }
     }
     let median = |values: &mut Vec<u64>| {
         values.sort();
         values.get(values.len() / 2).copied().unwrap_or_default()
     };
-    let [engine, load, call] = &mut phases;
-    println!(
-        "engine phases of a realistic miss (median of {}): engine {} us, load {} us, instantiate and call {} us",
-        engine.len(),
-        median(engine),
-        median(load),
-        median(call)
-    );
+    let shown: Vec<String> =
+        PHASES.iter().zip(phases.iter_mut()).map(|(phase, values)| format!("{phase} {} us", median(values))).collect();
+    println!("engine phases of a realistic miss (median of {}): {}", phases[0].len(), shown.join(", "));
 }

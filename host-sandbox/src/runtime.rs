@@ -8,7 +8,7 @@ use crate::capabilities::memory::{self, Exceeded, MemoryBudget};
 use crate::capabilities::secrets::StoreChoice;
 use crate::capabilities::{CallSetup, Capabilities, HasCapabilities, env, log::PluginLog};
 use crate::components::{self, CodeSource};
-use crate::world::{Inspection, check_exports, check_imports};
+use crate::world::{Inspection, check_exports, check_imports, split_version};
 use anyhow::{Context, anyhow, bail};
 use host_core::cache::CacheDir;
 use host_core::call::{Call, CallOutcome, PluginError, Reply, Scope};
@@ -91,13 +91,12 @@ impl wasmtime::ResourceLimiter for Limiter {
     }
 }
 
-/// The wasmtime engine and linker shared by every plugin call of this process.
+/// The wasmtime engine shared by every plugin call of this process.
 pub struct Sandbox {
     /// Runs compiled components; it has no compiler, which makes it quick to create.
     engine: Engine,
     /// The same settings with Cranelift, made only when a component must be compiled.
     compiler: std::sync::OnceLock<Engine>,
-    linker: Linker<State>,
     ca_bundle: Option<std::path::PathBuf>,
     store: StoreChoice,
     cache: Option<CacheDir>,
@@ -105,12 +104,18 @@ pub struct Sandbox {
     /// to start and no hand-offs between threads while a plugin waits for an answer. Only
     /// `None` while the sandbox is dropped.
     runtime: Option<tokio::runtime::Runtime>,
+    /// Whether a call's instance is left for the process's exit to reclaim (see
+    /// [`Sandbox::leave_instances_to_exit`]).
+    leave_instances_to_exit: bool,
 }
 
-/// A plugin whose bytes were verified and compiled, and whose world was checked.
+/// A plugin whose bytes were verified and compiled, whose world was checked, and whose
+/// imports were linked.
 pub struct LoadedPlugin {
     pub id: String,
-    component: Component,
+    pre: bindings::PluginPre<State>,
+    /// How long linking its imports took (for the phase log).
+    pub linking: Duration,
 }
 
 impl Sandbox {
@@ -123,9 +128,6 @@ impl Sandbox {
         cache: Option<CacheDir>,
     ) -> anyhow::Result<Sandbox> {
         let engine = Engine::new(&engine_config(false))?;
-        let mut linker = Linker::new(&engine);
-        link_wasi(&mut linker)?;
-        Capabilities::link(&mut linker)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -134,12 +136,21 @@ impl Sandbox {
         Ok(Sandbox {
             engine,
             compiler: std::sync::OnceLock::new(),
-            linker,
             ca_bundle,
             store,
             cache,
             runtime: Some(runtime),
+            leave_instances_to_exit: false,
         })
+    }
+
+    /// Leaves each call's instance (its memories, tables and host state) and each loaded
+    /// plugin's code for the process's exit to reclaim, instead of tearing them down when the
+    /// call returns: for a process that answers one request and exits, where unmapping them
+    /// first only delays the answer (by about 0.1 ms of a miss) and the exit reclaims them
+    /// anyway.
+    pub fn leave_instances_to_exit(&mut self) {
+        self.leave_instances_to_exit = true;
     }
 
     /// Loads the plugin `config` names, compiled (from the precompiled cache when it holds
@@ -159,7 +170,10 @@ impl Sandbox {
         if let Some(unknown) = inspection.unknown_setting {
             bail!(unknown);
         }
-        Ok(LoadedPlugin { id: config.id.clone(), component })
+        let linking = Instant::now();
+        let linker = linker_for(&self.engine, &inspection.imports)?;
+        let pre = bindings::PluginPre::new(linker.instantiate_pre(&component)?)?;
+        Ok(LoadedPlugin { id: config.id.clone(), pre, linking: linking.elapsed() })
     }
 
     /// Reads, verifies and compiles a plugin and lists what it imports and exports and what
@@ -273,7 +287,7 @@ impl Sandbox {
 
     /// Runs one call in a fresh instance holding only `grants`. The outer error is the
     /// sandbox's (trap, deadline, memory); the inner one is the plugin's answer.
-    pub fn call(&self, plugin: &LoadedPlugin, grants: &Grants, call: Call) -> CallOutcome {
+    pub fn call(&self, plugin: LoadedPlugin, grants: &Grants, call: Call) -> CallOutcome {
         let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
         let env = env::granted(&grants.env.items(), |name| std::env::var(name).ok());
@@ -321,7 +335,7 @@ impl Sandbox {
         store.fuel_async_yield_interval(Some(FUEL_BETWEEN_YIELDS))?;
 
         let run = async {
-            let instance = bindings::Plugin::instantiate_async(&mut store, &plugin.component, &self.linker).await?;
+            let instance = plugin.pre.instantiate_async(&mut store).await?;
             let helper = instance.docker_credential_wasm_plugin_helper();
             Ok(match call {
                 Call::Get(registry, context) => {
@@ -348,6 +362,9 @@ impl Sandbox {
         };
         let runtime = self.runtime.as_ref().expect("the runtime lives as long as the sandbox");
         let called = runtime.block_on(async { tokio::time::timeout(deadline, within(&budget, run)).await });
+        if self.leave_instances_to_exit {
+            std::mem::forget((store, plugin.pre));
+        }
         let stderr = stderr.contents();
         log.captured("stdout", &stdout.contents());
         log.captured("stderr", &stderr);
@@ -451,12 +468,26 @@ fn engine_config(compile: bool) -> wasmtime::Config {
     config
 }
 
-/// Links the WASI interfaces a plugin may use, backed by a context that grants nothing but
-/// the plugin's env: no preopened directories, no arguments, empty stdin, captured
-/// stdout/stderr, and `wasi:sockets` that refuses every use (TCP and UDP sockets are not
-/// created, names are not looked up, no address passes the check): network only through
-/// `wasi:http` and its one chokepoint.
-fn link_wasi(linker: &mut Linker<State>) -> anyhow::Result<()> {
+/// A linker holding exactly what `imports` (a checked component's imports, with versions)
+/// names: those of the WASI interfaces ([`link_wasi`]) and of the capabilities. Linking
+/// only what a plugin imports spares each call the rest (for `ecr`, about 0.09 of 0.23 ms:
+/// it imports no filesystem, sockets, random or secrets).
+fn linker_for(engine: &Engine, imports: &[String]) -> anyhow::Result<Linker<State>> {
+    let interfaces: Vec<&str> = imports.iter().map(|name| split_version(name).0).collect();
+    let mut linker = Linker::new(engine);
+    for interface in crate::world::WASI.iter().filter(|name| interfaces.contains(name)) {
+        link_wasi(&mut linker, interface)?;
+    }
+    Capabilities::link(&mut linker, |name| interfaces.contains(&name))?;
+    Ok(linker)
+}
+
+/// Links the WASI interface `interface` (as [`crate::world::WASI`] names it), backed by a
+/// context that grants nothing but the plugin's env: no preopened directories, no
+/// arguments, empty stdin, captured stdout/stderr, and `wasi:sockets` that refuses every use
+/// (TCP and UDP sockets are not created, names are not looked up, no address passes the
+/// check): network only through `wasi:http` and its one chokepoint.
+fn link_wasi(linker: &mut Linker<State>, interface: &str) -> anyhow::Result<()> {
     use wasmtime_wasi::cli::{WasiCli, WasiCliView};
     use wasmtime_wasi::clocks::{WasiClocks, WasiClocksView};
     use wasmtime_wasi::filesystem::{WasiFilesystem, WasiFilesystemView};
@@ -469,33 +500,50 @@ fn link_wasi(linker: &mut Linker<State>) -> anyhow::Result<()> {
         type Data<'a> = &'a mut ResourceTable;
     }
     let l = linker;
-    io::error::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
-    io::poll::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
-    io::streams::add_to_linker::<State, Io>(l, |s| &mut s.table)?;
-    clocks::wall_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?;
-    clocks::monotonic_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?;
-    random::random::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?;
-    random::insecure::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?;
-    random::insecure_seed::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?;
-    cli::exit::add_to_linker::<State, WasiCli>(l, State::cli)?;
-    cli::environment::add_to_linker::<State, WasiCli>(l, State::cli)?;
-    cli::stdin::add_to_linker::<State, WasiCli>(l, State::cli)?;
-    cli::stdout::add_to_linker::<State, WasiCli>(l, State::cli)?;
-    cli::stderr::add_to_linker::<State, WasiCli>(l, State::cli)?;
-    cli::terminal_input::add_to_linker::<State, WasiCli>(l, State::cli)?;
-    cli::terminal_output::add_to_linker::<State, WasiCli>(l, State::cli)?;
-    cli::terminal_stdin::add_to_linker::<State, WasiCli>(l, State::cli)?;
-    cli::terminal_stdout::add_to_linker::<State, WasiCli>(l, State::cli)?;
-    cli::terminal_stderr::add_to_linker::<State, WasiCli>(l, State::cli)?;
-    filesystem::preopens::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
-    filesystem::types::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?;
-    sockets::instance_network::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
-    sockets::network::add_to_linker::<State, WasiSockets>(l, &Default::default(), State::sockets)?;
-    sockets::tcp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
-    sockets::tcp::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
-    sockets::udp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
-    sockets::udp::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
-    sockets::ip_name_lookup::add_to_linker::<State, WasiSockets>(l, State::sockets)?;
+    match interface {
+        "wasi:io/error" => io::error::add_to_linker::<State, Io>(l, |s| &mut s.table)?,
+        "wasi:io/poll" => io::poll::add_to_linker::<State, Io>(l, |s| &mut s.table)?,
+        "wasi:io/streams" => io::streams::add_to_linker::<State, Io>(l, |s| &mut s.table)?,
+        "wasi:clocks/wall-clock" => clocks::wall_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?,
+        "wasi:clocks/monotonic-clock" => clocks::monotonic_clock::add_to_linker::<State, WasiClocks>(l, State::clocks)?,
+        "wasi:random/random" => random::random::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?,
+        "wasi:random/insecure" => random::insecure::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?,
+        "wasi:random/insecure-seed" => {
+            random::insecure_seed::add_to_linker::<State, WasiRandom>(l, |s| s.wasi.random())?
+        }
+        "wasi:cli/exit" => cli::exit::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/environment" => cli::environment::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/stdin" => cli::stdin::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/stdout" => cli::stdout::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/stderr" => cli::stderr::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/terminal-input" => cli::terminal_input::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/terminal-output" => cli::terminal_output::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/terminal-stdin" => cli::terminal_stdin::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/terminal-stdout" => cli::terminal_stdout::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:cli/terminal-stderr" => cli::terminal_stderr::add_to_linker::<State, WasiCli>(l, State::cli)?,
+        "wasi:filesystem/preopens" => {
+            filesystem::preopens::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?
+        }
+        "wasi:filesystem/types" => filesystem::types::add_to_linker::<State, WasiFilesystem>(l, State::filesystem)?,
+        "wasi:sockets/instance-network" => {
+            sockets::instance_network::add_to_linker::<State, WasiSockets>(l, State::sockets)?
+        }
+        "wasi:sockets/network" => {
+            sockets::network::add_to_linker::<State, WasiSockets>(l, &Default::default(), State::sockets)?
+        }
+        "wasi:sockets/tcp-create-socket" => {
+            sockets::tcp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets)?
+        }
+        "wasi:sockets/tcp" => sockets::tcp::add_to_linker::<State, WasiSockets>(l, State::sockets)?,
+        "wasi:sockets/udp-create-socket" => {
+            sockets::udp_create_socket::add_to_linker::<State, WasiSockets>(l, State::sockets)?
+        }
+        "wasi:sockets/udp" => sockets::udp::add_to_linker::<State, WasiSockets>(l, State::sockets)?,
+        "wasi:sockets/ip-name-lookup" => {
+            sockets::ip_name_lookup::add_to_linker::<State, WasiSockets>(l, State::sockets)?
+        }
+        other => bail!("no WASI interface {other} to link"),
+    }
     Ok(())
 }
 
@@ -522,5 +570,17 @@ mod tests {
             let ty = component.component_type();
             check_exports(ty.exports(&sandbox.engine).map(|(name, _)| name)).unwrap();
         }
+    }
+
+    #[test]
+    fn every_wasi_interface_a_plugin_may_import_is_linked_by_its_own_name() {
+        let engine = Engine::new(&engine_config(false)).unwrap();
+        for interface in crate::world::WASI {
+            let mut linker = Linker::new(&engine);
+            link_wasi(&mut linker, interface).unwrap_or_else(|e| panic!("{interface}: {e}"));
+        }
+        let mut linker = Linker::new(&engine);
+        let error = link_wasi(&mut linker, "wasi:keyvalue/store").unwrap_err().to_string();
+        assert_eq!(error, "no WASI interface wasi:keyvalue/store to link");
     }
 }

@@ -93,7 +93,7 @@ impl Inspection {
 }
 
 /// Splits `ns:pkg/iface@version` into (`ns:pkg/iface`, `version`).
-fn split_version(name: &str) -> (&str, Option<&str>) {
+pub(crate) fn split_version(name: &str) -> (&str, Option<&str>) {
     match name.split_once('@') {
         Some((interface, version)) => (interface, Some(version)),
         None => (name, None),

@@ -344,7 +344,7 @@ pub fn run() -> anyhow::Result<ExitCode> {
     }
 
     let config_with_logging = || load_config_with_logging(cli.config.as_deref(), log_file.as_deref());
-    let (plugins, err) = (&mut WasmPlugins::default(), &mut std::io::stderr());
+    let (plugins, err) = (&mut WasmPlugins::answering_one_request(), &mut std::io::stderr());
     let code = match run {
         Run::Helper(action) => {
             let stdin = match action {

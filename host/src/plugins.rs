@@ -21,9 +21,17 @@ use std::time::Instant;
 pub struct WasmPlugins {
     sandbox: Option<Sandbox>,
     cache: Option<Option<CacheDir>>,
+    /// This process answers one request and exits (see [`WasmPlugins::answering_one_request`]).
+    one_request: bool,
 }
 
 impl WasmPlugins {
+    /// Plugins for a process that answers one request and exits (a helper action, the
+    /// kubelet's request): each call's instance is left for the exit to reclaim.
+    pub fn answering_one_request() -> WasmPlugins {
+        WasmPlugins { one_request: true, ..WasmPlugins::default() }
+    }
+
     fn cache_dir(&mut self, config: &Config) -> Option<CacheDir> {
         self.cache.get_or_insert_with(|| cache::open_for(config)).clone()
     }
@@ -51,19 +59,27 @@ impl WasmPlugins {
         let cache = self.cache_dir(config);
         let sandbox = match &mut self.sandbox {
             Some(sandbox) => sandbox,
-            empty => empty.insert(sandbox(config, cache)?),
+            empty => {
+                let mut sandbox = sandbox(config, cache)?;
+                if self.one_request {
+                    sandbox.leave_instances_to_exit();
+                }
+                empty.insert(sandbox)
+            }
         };
         let engine_ready = Instant::now();
         let loaded = sandbox.load(plugin).context("cannot load it")?;
         let loaded_at = Instant::now();
-        let outcome = sandbox.call(&loaded, &plugin.grants, call);
+        let linking = loaded.linking;
+        let outcome = sandbox.call(loaded, &plugin.grants, call);
         logging::log(
             Level::Debug,
             format_args!(
-                "plugin {:?}: engine {} us, load {} us, instantiate and call {} us",
+                "plugin {:?}: engine {} us, load {} us, link {} us, instantiate and call {} us",
                 plugin.id,
                 (engine_ready - started).as_micros(),
-                (loaded_at - engine_ready).as_micros(),
+                (loaded_at - engine_ready - linking).as_micros(),
+                linking.as_micros(),
                 loaded_at.elapsed().as_micros()
             ),
         );

@@ -3,7 +3,7 @@
 //! module: the names of the interfaces it serves (`INTERFACES`), its part of a call's store
 //! state and how that part is made from the call's grants (`<State>::for_call`), and its
 //! linking (`link`). The [`capabilities!`] list below composes them; the runtime links what
-//! it lists and nothing else, so nothing outside a grant is reachable.
+//! it lists and a plugin imports, and nothing else, so nothing outside a grant is reachable.
 //!
 //! Two capabilities have no interface of their own: `env` (granted variables, through
 //! WASI's environment) and `memory` (the call's memory budget, charged by the others).
@@ -65,9 +65,15 @@ macro_rules! capabilities {
                 Capabilities { $($field: $module::$state::for_call(call),)* }
             }
 
-            /// Links every capability's interfaces, each served from its part of the state.
-            pub fn link<T: HasCapabilities>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-                $($module::link(linker, |state: &mut T| &mut state.capabilities().$field)?;)*
+            /// Links the interfaces of each capability one of whose interfaces `imported`
+            /// holds, each served from its part of the state.
+            pub fn link<T: HasCapabilities>(
+                linker: &mut Linker<T>,
+                imported: impl Fn(&str) -> bool,
+            ) -> wasmtime::Result<()> {
+                $(if $module::INTERFACES.iter().any(|name| imported(name)) {
+                    $module::link(linker, |state: &mut T| &mut state.capabilities().$field)?;
+                })*
                 Ok(())
             }
         }
