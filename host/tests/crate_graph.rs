@@ -45,6 +45,18 @@ fn the_front_binary_holds_no_wasmtime_code() {
     assert!(count(env!("CARGO_BIN_EXE_docker-credential-wasm-engine")) > 0);
 }
 
+/// `build.rs` links the unwinder in (see there): neither program names `libgcc_s` among the
+/// libraries it needs.
+#[test]
+fn neither_program_loads_libgcc_s() {
+    for program in [env!("CARGO_BIN_EXE_docker-credential-wasm"), env!("CARGO_BIN_EXE_docker-credential-wasm-engine")] {
+        let bytes = std::fs::read(program).unwrap();
+        let needed = bytes.windows(b"libgcc_s.so".len()).any(|window| window == b"libgcc_s.so");
+        assert!(!needed, "{program} needs libgcc_s.so");
+        assert!(bytes.windows(b"libc.so.6".len()).any(|window| window == b"libc.so.6"), "{program} names no libc");
+    }
+}
+
 #[test]
 fn plugins_depend_on_the_sdk_alone() {
     let metadata: serde_json::Value =
